@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "weft_native",
+      "sources": [
+        "src/addon.cc",
+        "src/sockets.cc",
+        "src/relay.cc",
+        "src/bpf.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "libraries": ["-lbpf"],
+      "cflags_cc": [
+        "-std=c++20", "-O2", "-Wall", "-Wextra", "-Wformat", "-Wformat-security",
+        "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fPIC"
+      ],
+      "ldflags": ["-Wl,-z,relro", "-Wl,-z,now", "-Wl,-z,noexecstack"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
