@@ -1,0 +1,43 @@
+import t from 'tap';
+import { parsePolicy, policyCrd } from './policy.js';
+
+const base = { apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'p', namespace: 'shop' } };
+
+t.test('a valid policy parses, action defaults to ALLOW, namespace defaults', async (t) => {
+  const p = parsePolicy({ ...base, metadata: { name: 'p' }, spec: { rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/8', 'fd00::/8'] } }] }] } });
+  t.equal(p.spec.action, 'ALLOW');
+  t.equal(p.namespace, 'default');
+});
+
+t.test('errors name the field path the kubectl way', async (t) => {
+  const spec = { action: 'ALLOW', rules: [{ to: [{ operation: { paths: ['/ok'] } }, { operation: { paths: ['/a', '/b*', '/x*y'] } }] }] };
+  t.throws(() => parsePolicy({ ...base, spec }), { code: 'WEFT_ERR_BAD_POLICY', message: /spec\.rules\[0\]\.to\[1\]\.operation\.paths\[2\]: must start with/ });
+  t.throws(() => parsePolicy({ ...base, spec: { action: 'AUDIT' } }), { message: /spec\.action: must be ALLOW or DENY/ });
+  t.throws(() => parsePolicy({ ...base, spec: { rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/33'] } }] }] } }), { message: /spec\.rules\[0\]\.from\[0\]\.source\.ipBlocks\[0\]: must be an IPv4 or IPv6/ });
+  t.throws(() => parsePolicy({ ...base, spec: { rules: [{ to: [{ operation: { ports: [70000] } }] }] } }), { message: /spec\.rules\[0\]\.to\[0\]\.operation\.ports\[0\]: must be a port number 1-65535/ });
+  t.throws(() => parsePolicy({ ...base, spec: { rules: [{ to: [{ operation: { methods: ['get'] } }] }] } }), { message: /methods\[0\]: must be an upper-case HTTP method/ });
+  t.throws(() => parsePolicy({ ...base, spec: { rules: [{ form: [] }] } }), { message: /spec\.rules\[0\]: Unrecognized key.*form/ });
+  t.throws(() => parsePolicy({ ...base, kind: 'Policy', spec: {} }), { message: /kind: must be "AuthorizationPolicy"/ });
+  t.throws(() => parsePolicy({ ...base, spec: { rules: [{ from: [{ source: { serviceAccounts: ['a/b/c'] } }] }] } }), { message: /serviceAccounts\[0\]: must be "namespace\/name"/ });
+});
+
+t.test('CRD: structural schema with status subresource and printer columns', async (t) => {
+  const crd = policyCrd() as { metadata: { name: string }; spec: { scope: string; versions: Array<Record<string, unknown>> } };
+  t.equal(crd.metadata.name, 'authorizationpolicies.policy.weft.dev');
+  t.equal(crd.spec.scope, 'Namespaced');
+  const v = crd.spec.versions[0] as { name: string; subresources: unknown; additionalPrinterColumns: { name: string }[]; schema: { openAPIV3Schema: unknown } };
+  t.equal(v.name, 'v1alpha1');
+  t.same(v.subresources, { status: {} });
+  t.ok(v.additionalPrinterColumns.some((c) => c.name === 'Action') && v.additionalPrinterColumns.some((c) => c.name === 'Age'));
+  // Structural: every schema node has a type, no additionalProperties:false, no $schema.
+  const walk = (n: Record<string, unknown>, at: string): void => {
+    t.ok(typeof n.type === 'string', `${at} has a type`);
+    t.not(n.additionalProperties, false, `${at} no additionalProperties:false`);
+    t.notOk('$schema' in n || 'anyOf' in n || 'oneOf' in n, `${at} plain`);
+    for (const [k, c] of Object.entries((n.properties as Record<string, Record<string, unknown>>) ?? {})) walk(c, `${at}.${k}`);
+    if (n.items) walk(n.items as Record<string, unknown>, `${at}[]`);
+  };
+  walk(v.schema.openAPIV3Schema as Record<string, unknown>, 'schema');
+  const spec = (v.schema.openAPIV3Schema as { properties: { spec: { properties: Record<string, { enum?: string[] }> } } }).properties.spec;
+  t.same(spec.properties.action?.enum, ['ALLOW', 'DENY']);
+});

@@ -1,0 +1,73 @@
+import t from 'tap';
+import Fastify from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { kubeHttpFor } from '../k8s/client.js';
+import { TestApiServer } from '../k8s/testserver.js';
+import { createRegistry } from '../metrics/registry.js';
+import { policyPlugin } from './server.js';
+import { PolicyStore } from './store.js';
+
+const policy = (spec: unknown, name = 'p') => ({ apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'shop' }, spec });
+const review = (object: unknown, operation = 'CREATE') => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1', operation, object } });
+
+t.test('POST /validate', async (t) => {
+  const registry = createRegistry();
+  const app = Fastify();
+  await app.register(policyPlugin, { store: new PolicyStore(), registry });
+  t.teardown(() => app.close());
+  const post = async (body: unknown) => app.inject({ method: 'POST', url: '/validate', payload: body as object });
+
+  const ok = await post(review(policy({ action: 'DENY', rules: [{ from: [{ source: { namespaces: ['batch'] } }] }] })));
+  t.same(ok.json(), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u-1', allowed: true } });
+
+  const bad = await post(review(policy({ rules: [{ to: [{ operation: { paths: ['/ok'] } }, { operation: { paths: ['/a', '/b', 'c'] } }] }] })));
+  t.match(bad.json(), { response: { uid: 'u-1', allowed: false, status: { code: 422, reason: 'Invalid', message: /AuthorizationPolicy shop\/p: spec\.rules\[0\]\.to\[1\]\.operation\.paths\[2\]: must start with "\/"/ } } });
+
+  t.match((await post(review({ junk: true }, 'DELETE'))).json(), { response: { allowed: true } }, 'DELETE is never blocked');
+  const malformed = await post({ kind: 'Nope' });
+  t.equal(malformed.statusCode, 400);
+  t.match(await registry.metrics(), /weft_policy_validations_total\{result="rejected"\} 1/);
+});
+
+t.test('GET /v1/policy/watch authentication', async (t) => {
+  const api = new TestApiServer([]);
+  await api.start();
+  api.tokens.set('api-0', { username: 'system:serviceaccount:shop:api', extra: { 'authentication.kubernetes.io/pod-name': ['api-0'] }, audiences: ['weft'] });
+  api.tokens.set('db-as-api', { username: 'system:serviceaccount:shop:api', extra: { 'authentication.kubernetes.io/pod-name': ['db-0'] }, audiences: ['weft'] });
+  api.tokens.set('legacy', { username: 'system:serviceaccount:shop:api', audiences: ['weft'] });
+  api.tokens.set('other-aud', { username: 'system:serviceaccount:shop:api', extra: { 'authentication.kubernetes.io/pod-name': ['api-0'] }, audiences: ['vault'] });
+  const store = new PolicyStore();
+  store.upsertPod({ metadata: { name: 'api-0', namespace: 'shop', labels: { app: 'api' } }, spec: { serviceAccountName: 'api' }, status: { podIP: '10.0.0.1' } });
+  store.upsertPod({ metadata: { name: 'db-0', namespace: 'shop' }, spec: { serviceAccountName: 'db' }, status: { podIP: '10.0.0.2' } });
+  const app = Fastify();
+  await app.register(policyPlugin, { store, kube: kubeHttpFor(api.url), keepaliveMs: 60_000 });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(async () => {
+    await app.close();
+    await api.close();
+  });
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const get = (token: string | undefined, q = '') => fetch(`${base}/v1/policy/watch${q}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+
+  t.equal((await get(undefined)).status, 401, 'no token');
+  const invalid = await get('forged');
+  t.equal(invalid.status, 401, 'invalid token');
+  t.match(await invalid.json(), { message: /invalid token/ });
+  t.equal((await get('other-aud')).status, 401, 'token for another audience');
+  t.equal((await get('legacy')).status, 403, 'a token not bound to a pod');
+  const spoof = await get('api-0', '?namespace=shop&pod=db-0');
+  t.equal(spoof.status, 403, 'a pod cannot subscribe as another pod');
+  t.match(await spoof.json(), { message: /only subscribe as itself.*shop\/api-0, not shop\/db-0/ });
+
+  const mismatch = await get('db-as-api');
+  t.equal(mismatch.status, 403, 'the token\'s service account must be the pod\'s');
+  t.match(await mismatch.json(), { message: /runs as service account db, not api/ });
+
+  const res = await get('api-0', '?namespace=shop&pod=api-0');
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('content-type'), 'application/x-ndjson');
+  const reader = res.body!.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  t.match(JSON.parse(first.trim()), { policies: [], peers: {} }, 'first snapshot right away');
+  await reader.cancel();
+});
