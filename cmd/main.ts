@@ -9,6 +9,7 @@ const COMMANDS: Record<string, string> = {
   init: 'program traffic interception inside a pod (tproxy or ebpf)',
   proxy: 'the sidecar proxy',
   policy: 'evaluate policies offline (weft policy check)',
+  'wait-ready': 'wait until the local proxy is ready (classic-sidecar postStart hook)',
   check: 'preflight of the kernel features and tools this host offers',
   demo: 'the data plane on this machine, pods as network namespaces',
   version: 'print versions',
