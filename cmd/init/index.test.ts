@@ -1,0 +1,50 @@
+import t from 'tap';
+import { parseInitFlags } from './index.js';
+
+t.test('defaults match docs/flags.md', async (t) => {
+  const c = parseInitFlags([], {})!;
+  t.equal(c.mode, 'tproxy');
+  t.equal(c.proxyUid, 1337);
+  t.equal(c.proxyGid, 1337);
+  t.equal(c.inboundPort, 15006);
+  t.equal(c.outboundPort, 15001);
+  t.same(c.excludeInboundPorts, [15020, 15021]);
+  t.equal(c.includeOutboundCidrs, null, '* means all');
+  t.equal(c.mark, 0x539);
+  t.equal(c.routeTable, 133);
+  t.equal(c.ipv6, 'auto');
+  t.equal(c.iptablesBackend, 'auto');
+  t.ok(Object.isFrozen(c));
+});
+
+t.test('lists, hex marks and env vars', async (t) => {
+  const c = parseInitFlags(['--exclude-inbound-ports', '22, 15020', '--mark', '0x10', '--exclude-outbound-cidrs', '10.0.0.1,fd00::/8'], {
+    WEFT_INCLUDE_OUTBOUND_CIDRS: '10.0.0.0/8',
+    WEFT_ROUTE_TABLE: '200',
+  })!;
+  t.same(c.excludeInboundPorts, [22, 15020, 15021]);
+  t.equal(c.mark, 16);
+  t.same(c.excludeOutboundCidrs, ['10.0.0.1/32', 'fd00::/8']);
+  t.same(c.includeOutboundCidrs, ['10.0.0.0/8']);
+  t.equal(c.routeTable, 200);
+  t.same(parseInitFlags(['--include-outbound-cidrs', ''], {})!.includeOutboundCidrs, [], 'empty: intercept no destination');
+});
+
+t.test('bad flags name the flag and what is allowed', async (t) => {
+  const bad: [string[], RegExp][] = [
+    [['--inbound-port', '70000'], /--inbound-port \(WEFT_INBOUND_PORT\): must be 1-65535/],
+    [['--exclude-outbound-ports', '80,70000'], /--exclude-outbound-ports .*must be 1-65535/],
+    [['--exclude-outbound-cidrs', '10.0.0.0/33'], /--exclude-outbound-cidrs .*"10\.0\.0\.0\/33" is not a CIDR/],
+    [['--include-outbound-cidrs', 'fd00::/129'], /--include-outbound-cidrs .*"fd00::\/129" is not a CIDR/],
+    [['--mode', 'ebpff'], /--mode \(WEFT_MODE\): "ebpff" is not a mode; allowed: tproxy, ebpf/],
+    [['--ipv6', 'maybe'], /--ipv6 .*allowed: auto, on, off/],
+    [['--iptables-backend', 'xt'], /--iptables-backend .*allowed: auto, nft, legacy/],
+    [['--route-table', '254'], /--route-table .*except 253, 254, 255/],
+    [['--mark', '0'], /--mark .*1-4294967295/],
+    [['--proxy-uid=-1'], /--proxy-uid .*must be 0-4294967294/],
+    [['--outbound-port', '15006'], /--outbound-port .*must differ from --inbound-port/],
+    [['--nope'], /Unknown option '--nope'/],
+  ];
+  for (const [argv, message] of bad) t.throws(() => parseInitFlags(argv, {}), { code: 'WEFT_ERR_BAD_FLAG', message }, argv.join(' '));
+  t.throws(() => parseInitFlags([], { WEFT_INBOUND_PORT: '0' }), { message: /--inbound-port \(WEFT_INBOUND_PORT\)/ });
+});
