@@ -9,9 +9,9 @@ const skip = missingPrerequisite(['ip', 'iptables-nft-restore', 'bpftool', 'moun
 const weft = (args: string[], env: NodeJS.ProcessEnv = process.env) => sh([process.execPath, WEFT, 'check', ...args], { env, timeoutMs: 120_000 });
 
 function leftovers(): string[] {
-  const netns = sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith('wftp-check-'));
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith('wftp-check-bpffs-'));
-  const mounts = sh(['cat', '/proc/mounts']).stdout.split('\n').filter((l) => l.includes('wftp-check-bpffs-'));
+  const netns = sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith('weft-check-'));
+  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith('weft-check-bpffs-'));
+  const mounts = sh(['cat', '/proc/mounts']).stdout.split('\n').filter((l) => l.includes('weft-check-bpffs-'));
   return [...netns, ...dirs, ...mounts];
 }
 

@@ -13,7 +13,7 @@ export interface CheckOptions {
 }
 
 export function runChecks(opts: CheckOptions): CheckReport {
-  const prefix = opts.prefix ?? 'wftp-check';
+  const prefix = opts.prefix ?? 'weft-check';
   let preferred: 'nft' | 'legacy' | null = null;
   try {
     preferred = detectBackend('auto');
