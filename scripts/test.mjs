@@ -49,7 +49,9 @@ function runTap(files, jobs, timeout) {
       { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TAP_RCFILE: '/dev/null' } },
     );
     const parser = new Parser();
+    const reported = new Set();
     parser.on('child', (file) => {
+      reported.add(file.name);
       let counted = 0;
       file.on('assert', (res) => {
         counted++;
@@ -65,13 +67,17 @@ function runTap(files, jobs, timeout) {
     child.stdout.pipe(parser);
     child.on('close', (code) => {
       parser.end();
+      // A file tap never got to (killed run, runner timeout) is a failure, not a silence.
+      const missing = files.map((f) => relative(root, f)).filter((f) => ![...reported].some((n) => n.includes(f)));
+      for (const f of missing) console.log(`not ok - ${f} # never reported: counted as failed`);
+      totals.fail += missing.length;
       resolve(code ?? 1);
     });
   });
 }
 
 const codes = [];
-if (only !== 'e2e') codes.push(await runTap(unit, 2, 120));
+if (only !== 'e2e') codes.push(await runTap(unit, 2, 300));
 if (only !== 'unit') {
   if (process.getuid?.() !== 0) {
     console.log(`# ${e2e.length} e2e files skipped: they need root (network namespaces, netfilter, bpf)`);
