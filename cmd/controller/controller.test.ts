@@ -1,0 +1,75 @@
+// `weft controller` as a process: serves the webhook over HTTPS and the admin port, and on
+// SIGTERM stops being ready, finishes and exits 0.
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { deploymentPod, haveOpenssl, makeCert, podReview, post, tempDir } from '../../pkg/webhook/test-helpers.js';
+
+const weft = fileURLToPath(new URL('../main.js', import.meta.url));
+// dist/cmd/main.js is what bin/weft imports: the test runner's loader hooks, which it adds to
+// child processes, cannot load the extension-less bin/weft. NODE_OPTIONS is dropped too.
+const env = { ...process.env, NODE_OPTIONS: '' };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(f: () => Promise<T | undefined>, ms: number): Promise<T | undefined> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
+if (!haveOpenssl()) {
+  t.test('weft controller', { skip: 'openssl CLI not found: cannot make a test certificate' }, async () => {});
+} else {
+  t.test('serves, then shuts down gracefully on SIGTERM', async (t) => {
+    const dir = tempDir('ctl');
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const pair = makeCert(dir, 'ctl');
+    writeFileSync(join(dir, 'tls.crt'), pair.cert);
+    writeFileSync(join(dir, 'tls.key'), pair.key);
+    writeFileSync(join(dir, 'values.yaml'), 'proxy: {logLevel: debug}\n');
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const child = spawn(process.execPath, [weft, 'controller', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--port', String(port), '--admin-port', String(adminPort), '--address', '127.0.0.1', '--values', join(dir, 'values.yaml'), '--namespace', 'weft-system'], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    t.teardown(() => child.kill('SIGKILL'));
+
+    const ready = await until(async () => ((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200 ? true : undefined), 15_000);
+    t.ok(ready, `admin /readyz answers 200 (stderr: ${stderr.slice(0, 500)})`);
+    const res = await post(port, '/inject', JSON.stringify(podReview('p1', deploymentPod())), { ca: pair.cert });
+    t.equal(res.status, 200);
+    const patch = JSON.parse(Buffer.from((JSON.parse(res.body) as { response: { patch: string } }).response.patch, 'base64').toString()) as unknown[];
+    t.match(JSON.stringify(patch), /--log-level","debug"/, 'the values file is used');
+    const own = await post(port, '/inject', JSON.stringify(podReview('p2', deploymentPod('weft-system'), 'weft-system')), { ca: pair.cert });
+    t.same(JSON.parse(own.body).response, { uid: 'p2', allowed: true }, 'its own namespace is skipped');
+    t.match(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(), /weft_injector_admission_reviews_total\{result="skipped",reason="controller-namespace"\} 1/);
+
+    child.kill('SIGTERM');
+    t.equal(await exited, 0, 'exit code 0 after SIGTERM');
+    t.match(stderr, /shutting down/);
+  });
+
+  t.test('bad flags are named', async (t) => {
+    const child = spawn(process.execPath, [weft, 'controller', '--tls-cert', '/nonexistent/tls.crt', '--tls-key', '/nonexistent/tls.key'], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    t.not(code, 0);
+    t.match(stderr, /WEFT_ERR_BAD_CONFIG: TLS: cannot read --tls-cert \/nonexistent\/tls.crt/);
+  });
+}

@@ -1,0 +1,46 @@
+// A loose zod shape of the Pod fields the injector reads: unknown fields pass through, but a
+// field weft reads with the wrong type is rejected with its path named, before injection.
+import { z } from 'zod';
+import { ErrorCodes, WeftError, describeZodError } from '../errors/index.js';
+import type { Pod } from './k8s-types.js';
+
+const portRef = z.union([z.number().int(), z.string()]);
+const probe = z
+  .looseObject({
+    httpGet: z
+      .looseObject({ port: portRef, path: z.string().optional(), scheme: z.string().optional(), host: z.string().optional(), httpHeaders: z.array(z.looseObject({ name: z.string(), value: z.string() })).optional() })
+      .optional(),
+    tcpSocket: z.looseObject({ port: portRef, host: z.string().optional() }).optional(),
+  })
+  .optional();
+const securityContext = z.looseObject({ runAsUser: z.number().int().optional(), runAsGroup: z.number().int().optional() }).optional();
+const container = z.looseObject({
+  name: z.string().min(1),
+  ports: z.array(z.looseObject({ containerPort: z.number().int(), name: z.string().optional() })).optional(),
+  securityContext,
+  livenessProbe: probe,
+  readinessProbe: probe,
+  startupProbe: probe,
+});
+const stringMap = z.record(z.string(), z.string());
+
+export const PodShape = z.looseObject({
+  metadata: z
+    .looseObject({ name: z.string().optional(), generateName: z.string().optional(), namespace: z.string().optional(), labels: stringMap.optional(), annotations: stringMap.optional() })
+    .optional(),
+  spec: z.looseObject({
+    containers: z.array(container).min(1),
+    initContainers: z.array(container).optional(),
+    volumes: z.array(z.looseObject({ name: z.string() })).optional(),
+    hostNetwork: z.boolean().optional(),
+    securityContext,
+    terminationGracePeriodSeconds: z.number().int().min(0).optional(),
+  }),
+});
+
+/** Validate `obj` as a Pod (or pod template); the error names the path under `where`. */
+export function parsePod(obj: unknown, where: string): Pod {
+  const r = PodShape.safeParse(obj);
+  if (!r.success) throw new WeftError(ErrorCodes.BAD_INPUT, describeZodError(r.error, `${where}.`), { field: where });
+  return obj as Pod;
+}

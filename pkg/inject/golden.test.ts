@@ -1,0 +1,77 @@
+// Golden tests over real-world pod shapes: fixture YAML in testdata/ → the injected YAML
+// (with the skip reasons as comments) and, for Pods, the JSON Patch the webhook would send.
+// UPDATE_GOLDEN=1 regenerates the expected files.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { parse } from 'yaml';
+import type { Pod } from '../api/k8s-types.js';
+import { defaultValues, parseValuesYaml, type Values } from '../api/values.js';
+import { injectPod, isSkip, type InjectConfig } from './index.js';
+import { applyJsonPatch, TESTDATA } from './testing.js';
+import { injectYaml } from './workloads.js';
+
+const VERSION = '0.1.0';
+const custom = parseValuesYaml(readFileSync(`${TESTDATA}values-custom.yaml`, 'utf8'));
+const update = process.env.UPDATE_GOLDEN === '1';
+const GOLDEN = `${TESTDATA}golden/`;
+
+interface Case {
+  name: string;
+  fixture: string;
+  values?: Values;
+  namespaceLabels?: Record<string, string>;
+}
+
+const cases: Case[] = [
+  { name: 'pod-simple', fixture: 'pod-simple.yaml' },
+  { name: 'pod-multi', fixture: 'pod-multi.yaml' },
+  { name: 'pod-ebpf', fixture: 'pod-ebpf.yaml' },
+  { name: 'pod-classic', fixture: 'pod-classic.yaml' },
+  { name: 'pod-exclusions', fixture: 'pod-exclusions.yaml' },
+  { name: 'pod-ebpf-exclusions', fixture: 'pod-ebpf-exclusions.yaml' },
+  { name: 'pod-with-sidecar', fixture: 'pod-with-sidecar.yaml' },
+  { name: 'pod-hostnetwork', fixture: 'pod-hostnetwork.yaml' },
+  { name: 'pod-uid-1337', fixture: 'pod-uid-1337.yaml' },
+  { name: 'pod-port-conflict', fixture: 'pod-port-conflict.yaml' },
+  { name: 'pod-opted-out', fixture: 'pod-opted-out.yaml' },
+  { name: 'pod-not-opted-in', fixture: 'pod-simple.yaml', namespaceLabels: {} },
+  { name: 'job', fixture: 'job.yaml' },
+  { name: 'cronjob', fixture: 'cronjob.yaml' },
+  { name: 'workloads', fixture: 'workloads.yaml' },
+  { name: 'values-custom-simple', fixture: 'pod-simple.yaml', values: custom },
+  { name: 'values-custom-exclusions', fixture: 'pod-exclusions.yaml', values: custom },
+];
+
+const configOf = (c: Case): InjectConfig => ({ values: c.values ?? defaultValues(), version: VERSION, controllerNamespace: 'weft-system' });
+
+function check(t: Test, file: string, actual: string): void {
+  if (update || !existsSync(file)) {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(file, actual);
+  }
+  t.equal(actual, readFileSync(file, 'utf8'), `${file} (UPDATE_GOLDEN=1 regenerates)`);
+}
+
+for (const c of cases) {
+  t.test(c.name, async (t) => {
+    const input = readFileSync(`${TESTDATA}${c.fixture}`, 'utf8');
+    const opts = { config: configOf(c), namespaceLabels: c.namespaceLabels };
+    const { output, reports } = injectYaml(input, opts);
+    const comments = reports.map((r) => `# ${r.where}: ${r.injected ? 'injected' : `skipped (${r.skip?.skip}): ${r.skip?.message}`}\n`).join('');
+    check(t, `${GOLDEN}${c.name}.yaml`, comments + output);
+
+    // Inject-twice equals inject-once, and says why.
+    const again = injectYaml(output, opts);
+    t.equal(again.output, output, 'injecting the output again changes nothing');
+    for (const r of again.reports) t.notOk(r.injected, `${r.where} is not injected twice`);
+
+    if (input.includes('\n---')) return;
+    const doc = parse(input) as Pod;
+    if (doc.kind !== 'Pod') return;
+    const r = injectPod(doc, { name: doc.metadata?.namespace ?? 'default', labels: c.namespaceLabels }, configOf(c));
+    if (isSkip(r)) return;
+    check(t, `${GOLDEN}${c.name}.patch.json`, JSON.stringify(r.patch, null, 2) + '\n');
+    t.same(applyJsonPatch(doc, r.patch), r.injectedPod, 'the JSON Patch applied to the original pod yields the injected pod');
+    t.same(parse(output), r.injectedPod, 'offline output and webhook agree');
+  });
+}

@@ -1,0 +1,138 @@
+// The injector: one pure function, (pod, namespace, config) → the patch and the injected pod,
+// or a skip with a reason. Used by the webhook (`weft controller`) and `weft inject`.
+// A bad annotation value throws a WeftError (BAD_ANNOTATION): the pod is refused.
+import { Annotations as A, parseInjectChoice, type InjectChoice } from '../api/annotations.js';
+import type { Container, Pod } from '../api/k8s-types.js';
+import type { Values } from '../api/values.js';
+import { buildInitContainer, buildProxyContainer, buildVolumes, INIT_NAME, PROXY_NAME } from './containers.js';
+import { contentHash, objectHash } from './hash.js';
+import { diff, type JsonPatchOp } from './patch.js';
+import { rewriteProbes } from './probes.js';
+import { resolveSettings, type Settings } from './settings.js';
+import { skip, SkipReasons, type Skip } from './skip.js';
+
+export { SkipReasons, SKIP_SENTENCES, skipEvent, type Skip, type SkipReason } from './skip.js';
+export type { JsonPatchOp } from './patch.js';
+
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+/** Kubernetes' default terminationGracePeriodSeconds. */
+export const DEFAULT_POD_GRACE_SECONDS = 30;
+
+export interface NamespaceInfo {
+  name: string;
+  /** The namespace labels; undefined when unknown (the webhook's namespaceSelector already chose). */
+  labels?: Record<string, string> | undefined;
+}
+
+export interface InjectConfig {
+  values: Values;
+  /** weft's version: the image tag default and part of weft.dev/injected. */
+  version: string;
+  /** The controller's own namespace: never injected. */
+  controllerNamespace?: string | undefined;
+}
+
+export interface Injected {
+  patch: JsonPatchOp[];
+  injectedPod: Pod;
+  /** The weft.dev/injected value. */
+  marker: string;
+  settings: Settings;
+}
+
+export type InjectResult = Injected | Skip;
+
+export const isSkip = (r: InjectResult): r is Skip => 'skip' in r;
+
+function podChoice(pod: Pod): InjectChoice | undefined {
+  const ann = pod.metadata?.annotations?.[A.inject];
+  if (ann !== undefined) return parseInjectChoice(`annotation ${A.inject}`, ann);
+  const label = pod.metadata?.labels?.[A.inject];
+  if (label !== undefined) return parseInjectChoice(`label ${A.inject}`, label);
+  return undefined;
+}
+
+function optIn(pod: Pod, ns: NamespaceInfo): Skip | undefined {
+  const choice = podChoice(pod);
+  if (choice === 'disabled') return skip(SkipReasons.OPTED_OUT, 'the pod says disabled');
+  if (choice === 'enabled' || ns.labels === undefined) return undefined;
+  const nsChoice = ns.labels[A.inject];
+  if (nsChoice === 'enabled') return undefined;
+  if (nsChoice === 'disabled') return skip(SkipReasons.OPTED_OUT, `namespace ${ns.name} says disabled`);
+  return skip(SkipReasons.NOT_OPTED_IN);
+}
+
+const allContainers = (pod: Pod): Container[] => [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
+
+function conflicts(pod: Pod, v: Values): Skip | undefined {
+  const p = v.proxy.ports;
+  const reserved = new Set([p.inbound, p.outbound, p.tunnel, p.admin, p.health]);
+  for (const c of allContainers(pod)) {
+    for (const cp of c.ports ?? []) {
+      if (reserved.has(cp.containerPort)) return skip(SkipReasons.PORT_CONFLICT, `container ${c.name} uses port ${cp.containerPort}`);
+    }
+  }
+  const podSc = pod.spec.securityContext;
+  for (const c of allContainers(pod)) {
+    const uid = c.securityContext?.runAsUser ?? podSc?.runAsUser;
+    const gid = c.securityContext?.runAsGroup ?? podSc?.runAsGroup;
+    if (uid === v.proxy.uid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as uid ${uid}`);
+    if (gid === v.proxy.gid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as gid ${gid}`);
+  }
+  return undefined;
+}
+
+/** Cheap checks first: they decide most admissions without looking at annotations' values. */
+export function decideSkip(pod: Pod, ns: NamespaceInfo, config: InjectConfig): Skip | undefined {
+  if (SYSTEM_NAMESPACES.includes(ns.name)) return skip(SkipReasons.SYSTEM_NAMESPACE, ns.name);
+  if (config.controllerNamespace !== undefined && ns.name === config.controllerNamespace) return skip(SkipReasons.CONTROLLER_NAMESPACE, ns.name);
+  if (pod.spec.hostNetwork === true) return skip(SkipReasons.HOST_NETWORK);
+  if (pod.metadata?.annotations?.[A.injected] !== undefined) return skip(SkipReasons.ALREADY_INJECTED, pod.metadata.annotations[A.injected]);
+  if (allContainers(pod).some((c) => c.name === PROXY_NAME || c.name === INIT_NAME)) return skip(SkipReasons.ALREADY_INJECTED, `a container is named ${PROXY_NAME} or ${INIT_NAME}`);
+  return optIn(pod, ns) ?? conflicts(pod, config.values);
+}
+
+function drainGrace(pod: Pod, v: Values): number {
+  const graceMs = (pod.spec.terminationGracePeriodSeconds ?? DEFAULT_POD_GRACE_SECONDS) * 1000;
+  // Leave the kubelet a margin after the drain before it sends SIGKILL.
+  return Math.min(v.proxy.drainGraceMs, Math.max(0, graceMs - 2000));
+}
+
+export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): InjectResult {
+  const skipped = decideSkip(pod, ns, config);
+  if (skipped) return skipped;
+  const v = config.values;
+  const settings = resolveSettings(pod.metadata?.annotations, v);
+
+  const apps = pod.spec.containers ?? [];
+  const { containers: rewritten, appProbes } = v.proxy.rewriteAppProbes ? rewriteProbes(apps, v.proxy.ports.admin) : { containers: apps, appProbes: {} };
+  const init = buildInitContainer(settings, v, config.version);
+  const drain = drainGrace(pod, v);
+  const proxy = buildProxyContainer(settings, v, config.version, appProbes, drain);
+  const volumes = buildVolumes(settings, v);
+  // The injected containers are a pure function of these inputs (and weft's version), so
+  // hashing the inputs identifies what was injected at a fraction of the cost.
+  const marker = `${config.version}/sha256:${contentHash([objectHash(v), settings, appProbes, drain])}`;
+
+  // Shallow copies along the changed paths only: unchanged parts are shared with the input
+  // (never mutated), which keeps both the copy and the diff cheap.
+  const meta = pod.metadata ?? {};
+  const annotations: Record<string, string> = { ...(meta.annotations ?? {}), [A.injected]: marker };
+  const firstApp = apps[0]?.name;
+  if (!settings.nativeSidecar && firstApp !== undefined && annotations['kubectl.kubernetes.io/default-container'] === undefined) {
+    // The proxy is the first container: keep `kubectl logs/exec` pointing at the app.
+    annotations['kubectl.kubernetes.io/default-container'] = firstApp;
+  }
+  const existingInit = pod.spec.initContainers ?? [];
+  const out: Pod = {
+    ...pod,
+    metadata: { ...meta, annotations },
+    spec: {
+      ...pod.spec,
+      initContainers: settings.nativeSidecar ? [init, proxy, ...existingInit] : [init, ...existingInit],
+      containers: settings.nativeSidecar ? rewritten : [proxy, ...rewritten],
+      volumes: [...(pod.spec.volumes ?? []), ...volumes],
+    },
+  };
+  return { patch: diff(pod, out), injectedPod: out, marker, settings };
+}

@@ -1,0 +1,99 @@
+// Values + pod annotations → the settings of one injection. Annotations override values;
+// a bad annotation value throws a WeftError (BAD_ANNOTATION) naming it and what is allowed.
+import {
+  Annotations as A,
+  parseBool,
+  parseCidrs,
+  parseInboundPolicy,
+  parseLogLevel,
+  parseMode,
+  parsePorts,
+  parseQuantity,
+} from '../api/annotations.js';
+import type { ResourceRequirements } from '../api/k8s-types.js';
+import type { InterceptMode, Values } from '../api/values.js';
+import { ErrorCodes, WeftError } from '../errors/index.js';
+
+export interface Settings {
+  mode: InterceptMode;
+  nativeSidecar: boolean;
+  logLevel: Values['proxy']['logLevel'];
+  defaultInboundPolicy: Values['policy']['defaultInboundPolicy'];
+  opaquePorts: number[];
+  excludeInboundPorts: number[];
+  excludeOutboundPorts: number[];
+  excludeOutboundCidrs: string[];
+  includeOutboundCidrs: string[];
+  proxyResources: ResourceRequirements;
+}
+
+function pick(ann: Record<string, string>, key: string): string | undefined {
+  return Object.hasOwn(ann, key) ? ann[key] : undefined;
+}
+
+function resolveMode(ann: Record<string, string>, dflt: InterceptMode): InterceptMode {
+  const long = pick(ann, A.intercept);
+  const short = pick(ann, A.interceptShort);
+  const m1 = long === undefined ? undefined : parseMode(A.intercept, long);
+  const m2 = short === undefined ? undefined : parseMode(A.interceptShort, short);
+  if (m1 !== undefined && m2 !== undefined && m1 !== m2) {
+    throw new WeftError(ErrorCodes.BAD_ANNOTATION, `annotations ${A.intercept} ("${m1}") and ${A.interceptShort} ("${m2}") disagree; set one of them, to tproxy or ebpf`, {
+      field: A.intercept,
+    });
+  }
+  return m1 ?? m2 ?? dflt;
+}
+
+export function resourceList(r: { cpu?: string | undefined; memory?: string | undefined }): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (r.cpu !== undefined) out.cpu = r.cpu;
+  if (r.memory !== undefined) out.memory = r.memory;
+  return out;
+}
+
+/** Annotations set the request, and the limit too where values configure one (so request ≤ limit holds). */
+function proxyResources(ann: Record<string, string>, v: Values): ResourceRequirements {
+  const requests = resourceList(v.proxy.resources.requests);
+  const limits = resourceList(v.proxy.resources.limits);
+  for (const [key, res] of [
+    [A.proxyCpu, 'cpu'],
+    [A.proxyMemory, 'memory'],
+  ] as const) {
+    const raw = pick(ann, key);
+    if (raw === undefined) continue;
+    const q = parseQuantity(key, raw);
+    requests[res] = q;
+    if (limits[res] !== undefined) limits[res] = q;
+  }
+  return { ...(Object.keys(requests).length ? { requests } : {}), ...(Object.keys(limits).length ? { limits } : {}) };
+}
+
+export function resolveSettings(annotations: Record<string, string> | undefined, v: Values): Settings {
+  const ann = annotations ?? {};
+  const ports = (key: string, d: number[]) => {
+    const raw = pick(ann, key);
+    return raw === undefined ? d : parsePorts(key, raw);
+  };
+  const cidrs = (key: string, d: string[], star = false) => {
+    const raw = pick(ann, key);
+    return raw === undefined ? d : parseCidrs(key, raw, star);
+  };
+  const logRaw = pick(ann, A.logLevel);
+  const nativeRaw = pick(ann, A.nativeSidecar);
+  const policyRaw = pick(ann, A.defaultInboundPolicy);
+  // Values lists are validated here too, so a bad CIDR in values fails like an annotation.
+  const valuesCidrs = (name: string, list: string[], star = false) => (list.length ? parseCidrs(`values init.${name}`, list.join(','), star) : []);
+  const includes = cidrs(A.includeOutboundCidrs, valuesCidrs('includeOutboundCidrs', v.init.includeOutboundCidrs, true), true);
+  return {
+    mode: resolveMode(ann, v.interception.defaultMode),
+    nativeSidecar: nativeRaw === undefined ? v.proxy.nativeSidecar : parseBool(A.nativeSidecar, nativeRaw),
+    logLevel: logRaw === undefined ? v.proxy.logLevel : parseLogLevel(A.logLevel, logRaw),
+    defaultInboundPolicy: policyRaw === undefined ? v.policy.defaultInboundPolicy : parseInboundPolicy(A.defaultInboundPolicy, policyRaw),
+    opaquePorts: ports(A.opaquePorts, v.proxy.opaquePorts),
+    excludeInboundPorts: ports(A.excludeInboundPorts, v.init.excludeInboundPorts),
+    excludeOutboundPorts: ports(A.excludeOutboundPorts, v.init.excludeOutboundPorts),
+    excludeOutboundCidrs: cidrs(A.excludeOutboundCidrs, valuesCidrs('excludeOutboundCidrs', v.init.excludeOutboundCidrs)),
+    includeOutboundCidrs: includes.length === 1 && includes[0] === '*' ? [] : includes,
+    proxyResources: proxyResources(ann, v),
+  };
+}
