@@ -1,5 +1,5 @@
 // The chart's values: pkg/api/values.ts's ValuesSchema (what the controller and
-// `weft inject --values` read) plus the keys only the chart uses (certificates, monitoring).
+// `weft inject --values` read, chart-only keys included so one values file serves all three).
 // values.yaml and values.schema.json are both generated from this one zod schema, so the
 // documented defaults are the parsed defaults and a typo'd key fails `helm install`.
 import { z } from 'zod';
@@ -9,43 +9,8 @@ import { ValuesSchema } from '../pkg/api/values.js';
 /** Chart-only keys; the ConfigMap given to the controller leaves these out. */
 export const CHART_ONLY_KEYS = ['certManager', 'tls', 'monitoring'] as const;
 
-const chartOnly = {
-  certManager: z
-    .strictObject({
-      enabled: z.boolean().default(false).describe('issue the webhook certificate with cert-manager (its cainjector fills caBundle) instead of Helm-generated certificates'),
-      issuerRef: z
-        .strictObject({
-          name: z.string().default('').describe('an existing issuer; empty: the chart creates a self-signed Issuer'),
-          kind: z.enum(['Issuer', 'ClusterIssuer']).default('Issuer').describe('kind of issuerRef.name'),
-        })
-        .prefault({})
-        .describe('issuer of the webhook certificate'),
-    })
-    .prefault({})
-    .describe('cert-manager integration'),
-  tls: z
-    .strictObject({
-      validityDays: z.number().int().min(1).max(36500).default(3650).describe('validity of the webhook CA and certificate, in days (kept across helm upgrade)'),
-    })
-    .prefault({})
-    .describe('the webhook serving certificate'),
-  monitoring: z
-    .strictObject({
-      enabled: z.boolean().default(false).describe('create Prometheus Operator monitors (needs the monitoring.coreos.com CRDs)'),
-      serviceMonitor: z.boolean().default(true).describe('a ServiceMonitor for the controller /metrics'),
-      podMonitor: z.boolean().default(true).describe('a PodMonitor for every injected proxy /metrics (admin port)'),
-      interval: z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a Prometheus duration such as 30s').default('30s').describe('scrape interval'),
-      labels: z.record(z.string(), z.string()).default({}).describe('extra labels on the monitors, e.g. the release label your Prometheus selects'),
-    })
-    .prefault({})
-    .describe('Prometheus Operator monitors'),
-};
-
-const shape = ValuesSchema.shape as Record<string, z.ZodType>;
-// Keys the values schema already defines win, so moving a key into pkg/api needs no change here.
-const missing = Object.fromEntries(Object.entries(chartOnly).filter(([k]) => !(k in shape)));
-
-export const ChartValuesSchema = ValuesSchema.extend(missing).describe('weft chart values');
+/** One schema for the chart, the controller and `weft inject --values` (pkg/api/values.ts). */
+export const ChartValuesSchema = ValuesSchema;
 
 type Json = Record<string, unknown>;
 

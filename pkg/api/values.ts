@@ -138,6 +138,39 @@ const PolicySchema = z
   .prefault({})
   .describe('policy defaults');
 
+/** Keys only the chart uses; accepted here so one values file serves helm and weft inject --values. */
+const ChartOnly = {
+  certManager: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe('issue the webhook certificate with cert-manager (its cainjector fills caBundle) instead of Helm-generated certificates'),
+      issuerRef: z
+        .strictObject({
+          name: z.string().default('').describe('an existing issuer; empty: the chart creates a self-signed Issuer'),
+          kind: z.enum(['Issuer', 'ClusterIssuer']).default('Issuer').describe('kind of issuerRef.name'),
+        })
+        .prefault({})
+        .describe('issuer of the webhook certificate'),
+    })
+    .prefault({})
+    .describe('cert-manager integration'),
+  tls: z
+    .strictObject({
+      validityDays: z.number().int().min(1).max(36500).default(3650).describe('validity of the webhook CA and certificate, in days (kept across helm upgrade)'),
+    })
+    .prefault({})
+    .describe('the webhook serving certificate'),
+  monitoring: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe('create Prometheus Operator monitors (needs the monitoring.coreos.com CRDs)'),
+      serviceMonitor: z.boolean().default(true).describe('a ServiceMonitor for the controller /metrics'),
+      podMonitor: z.boolean().default(true).describe('a PodMonitor for every injected proxy /metrics (admin port)'),
+      interval: z.string().regex(/^([0-9]+(ms|s|m|h))+$/, 'must be a Prometheus duration such as 30s').default('30s').describe('scrape interval'),
+      labels: z.record(z.string(), z.string()).default({}).describe('extra labels on the monitors, e.g. the release label your Prometheus selects'),
+    })
+    .prefault({})
+    .describe('Prometheus Operator monitors'),
+};
+
 export const ValuesSchema = z
   .strictObject({
     image: ImageSchema,
@@ -151,6 +184,7 @@ export const ValuesSchema = z
     webhook: WebhookSchema,
     controller: ControllerSchema,
     policy: PolicySchema,
+    ...ChartOnly,
   })
   .describe('weft chart values');
 
