@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* sockops: pairs each redirected app socket with the proxy's accepted socket (so that
+ * getsockopt can answer SO_ORIGINAL_DST), puts both ends in local_socks for sk_msg, and
+ * puts the proxy's inbound listener in listeners on listen(2).
+ * Needs: Linux 5.10 (sockmap update on TCP_LISTEN_CB), 4.13 for the rest. */
+#include "weft.h"
+
+static __always_inline void tuple_of(const struct bpf_sock_ops *skops, struct weft_tuple *t)
+{
+	if (skops->family == WEFT_AF_INET) {
+		weft_map_v4(t->local_ip, WEFT_LOAD(skops->local_ip4));
+		weft_map_v4(t->remote_ip, WEFT_LOAD(skops->remote_ip4));
+	} else {
+		t->local_ip[0] = WEFT_LOAD(skops->local_ip6[0]);
+		t->local_ip[1] = WEFT_LOAD(skops->local_ip6[1]);
+		t->local_ip[2] = WEFT_LOAD(skops->local_ip6[2]);
+		t->local_ip[3] = WEFT_LOAD(skops->local_ip6[3]);
+		t->remote_ip[0] = WEFT_LOAD(skops->remote_ip6[0]);
+		t->remote_ip[1] = WEFT_LOAD(skops->remote_ip6[1]);
+		t->remote_ip[2] = WEFT_LOAD(skops->remote_ip6[2]);
+		t->remote_ip[3] = WEFT_LOAD(skops->remote_ip6[3]);
+	}
+	t->local_port = (__u16)skops->local_port;
+	/* remote_port holds the network-order port in its upper half. */
+	t->remote_port = (__u16)bpf_ntohl(skops->remote_port);
+}
+
+static __always_inline void swap_tuple(const struct weft_tuple *t, struct weft_tuple *s)
+{
+	__builtin_memcpy(s->local_ip, t->remote_ip, sizeof(s->local_ip));
+	__builtin_memcpy(s->remote_ip, t->local_ip, sizeof(s->remote_ip));
+	s->local_port = t->remote_port;
+	s->remote_port = t->local_port;
+}
+
+static __always_inline void on_listen(struct bpf_sock_ops *skops)
+{
+	__u32 key = skops->family == WEFT_AF_INET6 ? 1 : 0;
+
+	if (skops->local_port != weft_cfg.inbound_port)
+		return;
+	bpf_sock_map_update(skops, &listeners, &key, BPF_ANY);
+}
+
+/* The app's end: move the original destination from its cookie to the tuple the proxy
+ * will see. The pair lives until the proxy's end closes: an app that writes and closes at
+ * once must not take its original destination away before the proxy asked for it. */
+static __always_inline void on_active(struct bpf_sock_ops *skops)
+{
+	struct weft_tuple t = {}, proxy_view = {};
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct weft_addr *orig = bpf_map_lookup_elem(&orig_dst, &cookie);
+
+	if (!orig)
+		return;
+	tuple_of(skops, &t);
+	swap_tuple(&t, &proxy_view);
+	if (bpf_map_update_elem(&pairs, &proxy_view, orig, BPF_ANY))
+		weft_count(WEFT_CNT_PAIR_FULL);
+	bpf_map_delete_elem(&orig_dst, &cookie);
+	if (bpf_sock_hash_update(skops, &local_socks, &t, BPF_NOEXIST))
+		weft_count(WEFT_CNT_SOCKHASH_FULL);
+}
+
+/* The proxy's accepted end of a redirected connection. */
+static __always_inline void on_passive(struct bpf_sock_ops *skops)
+{
+	struct weft_tuple t = {};
+
+	if (skops->local_port != weft_cfg.outbound_port)
+		return;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	tuple_of(skops, &t);
+	if (bpf_sock_hash_update(skops, &local_socks, &t, BPF_NOEXIST))
+		weft_count(WEFT_CNT_SOCKHASH_FULL);
+}
+
+static __always_inline void on_connect(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+
+	/* A connect that never establishes must still free its orig_dst entry. */
+	if (bpf_map_lookup_elem(&orig_dst, &cookie))
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* Called only for sockets that asked for it: redirected app sockets (free orig_dst of a
+ * connect that never established) and the proxy's accepted ends (free their pair). */
+static __always_inline void on_state(struct bpf_sock_ops *skops)
+{
+	struct weft_tuple t = {};
+	__u64 cookie;
+
+	if (skops->args[1] != WEFT_TCP_CLOSE)
+		return;
+	if (skops->local_port == weft_cfg.outbound_port) {
+		tuple_of(skops, &t);
+		bpf_map_delete_elem(&pairs, &t);
+		return;
+	}
+	cookie = bpf_get_socket_cookie(skops);
+	bpf_map_delete_elem(&orig_dst, &cookie);
+}
+
+SEC("sockops")
+int weft_sockops(struct bpf_sock_ops *skops)
+{
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		on_listen(skops);
+		break;
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		on_connect(skops);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		on_active(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		on_passive(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		on_state(skops);
+		break;
+	}
+	return 1;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,202 @@
+// `weft init --mode ebpf`: sweep defunct pins, find the pod cgroup, then attach (idempotent),
+// print the plan (--dry-run) or remove everything weft attached (--cleanup).
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { basename } from 'node:path';
+import { ErrorCodes, WeftError } from '../../errors/index.js';
+import { createLogger, type Logger } from '../../log/index.js';
+import { bpfDetach, bpfLinkInfo, bpfLoad, bpfProbe, bpfQuery, type BpfLoadResult } from '../../native/bpf.js';
+import { ROOT } from '../../native/load.js';
+import type { InitConfig } from '../common.js';
+import { findCgroup2Mount, findPodCgroup } from './discover.js';
+import { CGROUP_PROGRAMS, describePlan, planEbpf, toLoadSpec, type EbpfPlan } from './plan.js';
+
+export { planEbpf, describePlan, toLoadSpec } from './plan.js';
+
+export interface EbpfInitOptions {
+  /** Where the built objects are (default <root>/bpf/build). */
+  objDir?: string;
+  /** The pod network namespace (default: this process's). */
+  netnsPath?: string;
+  /** Attach sk_msg (default: env WEFT_EBPF_SK_MSG=on; off otherwise, see docs/ebpf.md). */
+  skMsg?: boolean;
+  /** Test hook: smaller maps. */
+  maxEntries?: Readonly<Record<string, number>>;
+  log?: Logger;
+  /** Where --dry-run prints (default stdout). */
+  out?: (line: string) => void;
+}
+
+/** Pins besides sk_lookup in a pod's directory (the sk_msg sockhash). */
+const POD_PINS = ['local_socks'];
+
+/** Kernel features the programs need, named as `weft check` and the error report them. */
+const NEEDED = ['cgroup_sock_addr', 'sock_ops', 'cgroup_sockopt', 'sk_lookup', 'sockmap', 'sockhash', 'lpm_trie'];
+
+export async function runEbpfInit(config: InitConfig, opts: EbpfInitOptions = {}): Promise<number> {
+  const log = opts.log ?? createLogger('init');
+  const out = opts.out ?? ((l: string) => void process.stdout.write(`${l}\n`));
+  const netnsPath = opts.netnsPath ?? '/proc/self/ns/net';
+  const cgroupPath = resolveCgroup(config);
+  const podKey = podKeyOf(config, cgroupPath);
+  const plan = planEbpf(config, {
+    cgroupPath,
+    netnsPath,
+    bpffs: config.bpffs,
+    podKey,
+    objDir: opts.objDir ?? `${ROOT}/bpf/build`,
+    ipv6: wantIpv6(config),
+    skMsg: opts.skMsg ?? process.env.WEFT_EBPF_SK_MSG === 'on',
+    ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}),
+  });
+
+  if (config.dryRun) {
+    out(`# weft init --mode ebpf${config.cleanup ? ' --cleanup' : ''} (dry run: nothing changed)`);
+    if (config.cleanup) {
+      out(`detach weft_* programs from cgroup ${cgroupPath}`);
+      out(`unpin ${plan.linkPinPath} and remove ${plan.pinDir}`);
+    } else for (const l of describePlan(plan)) out(l);
+    return 0;
+  }
+
+  sweepDefunct(config.bpffs, log);
+  if (config.cleanup) {
+    const removed = cleanup(plan);
+    log.info({ cgroup: cgroupPath, removed }, 'ebpf interception removed');
+    return 0;
+  }
+  checkFeatures();
+  ensureObjects(plan);
+
+  const attached = bpfQuery(cgroupPath).filter((p) => (CGROUP_PROGRAMS as readonly string[]).includes(p.name));
+  const link = bpfLinkInfo(plan.linkPinPath);
+  const complete = CGROUP_PROGRAMS.every((n) => attached.some((p) => p.name === n)) && link !== null && link.netnsIno === netnsIno(netnsPath) &&
+    (plan.sockhashPinPath === null || existsSync(plan.sockhashPinPath));
+  if (complete && attached.length === CGROUP_PROGRAMS.length) {
+    log.info({ cgroup: cgroupPath, pin: plan.linkPinPath }, 'ebpf interception already attached; nothing to do');
+    return 0;
+  }
+  if (attached.length > 0 || link !== null) {
+    // Partly attached (an earlier run died, or a foreign pin): start again from clean.
+    log.warn({ cgroup: cgroupPath, programs: attached.map((p) => p.name) }, 'ebpf interception partly attached; re-attaching');
+    cleanup(plan);
+  }
+  mkdirSync(plan.pinDir, { recursive: true });
+  let result: BpfLoadResult;
+  try {
+    result = bpfLoad(toLoadSpec(plan));
+  } catch (e) {
+    removeEmptyDir(plan.pinDir);
+    const err = e as Error & { code?: string; syscall?: string };
+    throw new WeftError(ErrorCodes.APPLY_FAILED, `ebpf ${err.syscall ?? 'load'} failed (nothing left attached): ${err.message}`, { field: err.syscall ?? 'load', cause: e });
+  }
+  log.info({ cgroup: cgroupPath, pin: plan.linkPinPath, programs: result.programs.map((p) => `${p.name}#${p.id}`) }, 'ebpf interception attached');
+  return 0;
+}
+
+function resolveCgroup(config: InitConfig): string {
+  if (config.cgroup !== undefined) {
+    if (!isDir(config.cgroup)) throw new WeftError(ErrorCodes.BAD_FLAG, `--cgroup ${config.cgroup}: not a directory`, { field: '--cgroup' });
+    return config.cgroup;
+  }
+  if (config.podUid === undefined) {
+    throw new WeftError(ErrorCodes.BAD_FLAG, '--mode ebpf needs --pod-uid (env WEFT_POD_UID from the downward API) or --cgroup', { field: '--pod-uid' });
+  }
+  return findPodCgroup(config.cgroupRoot ?? findCgroup2Mount(), config.podUid);
+}
+
+/** The per-pod directory under <bpffs>/weft/: the pod UID, else the cgroup's name. */
+export function podKeyOf(config: Pick<InitConfig, 'podUid'>, cgroupPath: string): string {
+  const raw = config.podUid ?? basename(cgroupPath);
+  return raw.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+function wantIpv6(config: InitConfig): boolean {
+  if (config.ipv6 !== 'auto') return config.ipv6 === 'on';
+  // auto: the pod has a global (non-loopback, non-link-local) IPv6 address.
+  try {
+    return readFileSync('/proc/net/if_inet6', 'utf8')
+      .split('\n')
+      .some((l) => {
+        const [addr, , , scope] = l.trim().split(/\s+/);
+        return addr !== undefined && scope === '00' && addr !== '00000000000000000000000000000001';
+      });
+  } catch {
+    return false;
+  }
+}
+
+function checkFeatures(): void {
+  const probe = bpfProbe();
+  const missing = NEEDED.filter((f) => probe[f] !== true);
+  if (missing.length > 0) {
+    throw new WeftError(ErrorCodes.MISSING_FEATURE, `this kernel lacks eBPF features weft needs: ${missing.join(', ')} (see docs/ebpf.md for versions)`, { field: '--mode' });
+  }
+}
+
+function ensureObjects(plan: EbpfPlan): void {
+  const missing = plan.objects.filter((o) => !existsSync(o));
+  if (missing.length) throw new WeftError(ErrorCodes.MISSING_FEATURE, `bpf objects not built: ${missing.join(', ')}; run 'npm run build:bpf'`);
+}
+
+/** Detach every weft program from the cgroup and remove the pod's pins. Returns what went. */
+export function cleanup(plan: Pick<EbpfPlan, 'cgroupPath' | 'pinDir' | 'linkPinPath'>): string[] {
+  const removed: string[] = [];
+  if (isDir(plan.cgroupPath)) {
+    for (const p of bpfQuery(plan.cgroupPath)) {
+      if (!p.name.startsWith('weft_')) continue;
+      bpfDetach(plan.cgroupPath, p.attachType, p.id);
+      removed.push(`${p.name}#${p.id}`);
+    }
+  }
+  for (const pin of [plan.linkPinPath, ...POD_PINS.map((n) => `${plan.pinDir}/${n}`)]) {
+    if (!existsSync(pin)) continue;
+    unlinkSync(pin);
+    removed.push(pin);
+  }
+  removeEmptyDir(plan.pinDir);
+  return removed;
+}
+
+/** Unpin sk_lookup links whose netns is gone (netns_ino 0) under <bpffs>/weft/. */
+export function sweepDefunct(bpffs: string, log?: Logger): string[] {
+  const base = `${bpffs.replace(/\/+$/, '')}/weft`;
+  const swept: string[] = [];
+  let pods: string[];
+  try {
+    pods = readdirSync(base);
+  } catch {
+    return swept;
+  }
+  for (const pod of pods) {
+    const pin = `${base}/${pod}/sk_lookup`;
+    // A directory without a pin may be another pod's init between mkdir and pin: left alone.
+    const info = existsSync(pin) ? bpfLinkInfo(pin) : null;
+    if (info === null || info.netnsIno !== 0) continue;
+    unlinkSync(pin);
+    for (const n of POD_PINS) if (existsSync(`${base}/${pod}/${n}`)) unlinkSync(`${base}/${pod}/${n}`);
+    removeEmptyDir(`${base}/${pod}`);
+    swept.push(pod);
+    log?.info({ pod, pin }, 'swept a defunct sk_lookup pin');
+  }
+  return swept;
+}
+
+function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty or already gone: leave it
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function netnsIno(path: string): number {
+  return statSync(path).ino;
+}

@@ -1,0 +1,113 @@
+// The eBPF interception plan as data: which objects, where they attach, the runtime config
+// and the map entries. Pure: discovery and the loader live in index.ts.
+import type { BpfLoadSpec } from '../../native/bpf.js';
+import type { InitConfig } from '../common.js';
+import { cidrFamily } from '../common.js';
+import { DIR_INBOUND, DIR_OUTBOUND, encodeConfig, encodeLpmKey, encodePortKey, type BpfRuntimeConfig } from './maps.js';
+
+/** One object per attach point, in bpf/build; the program in each is `weft_<name>`. */
+export const BPF_OBJECTS = ['connect4', 'connect6', 'sockops', 'getsockopt', 'sk_lookup', 'sk_msg'] as const;
+export type BpfObjectName = (typeof BPF_OBJECTS)[number];
+/** Programs attached to the pod cgroup (the rest: sk_lookup → netns link, sk_msg → map). */
+export const CGROUP_PROGRAMS = ['weft_connect4', 'weft_connect6', 'weft_sockops', 'weft_getsockopt'] as const;
+
+export interface EbpfPlan {
+  cgroupPath: string;
+  netnsPath: string;
+  /** `<bpffs>/weft/<pod>` */
+  pinDir: string;
+  linkPinPath: string;
+  /** Pin of local_socks, only with sk_msg (which it keeps attached). */
+  sockhashPinPath: string | null;
+  objects: string[];
+  runtime: BpfRuntimeConfig;
+  excludeInboundPorts: readonly number[];
+  excludeOutboundPorts: readonly number[];
+  excludeOutboundCidrs: readonly string[];
+  /** null: every destination. */
+  includeOutboundCidrs: readonly string[] | null;
+  /** Test hook: smaller maps (map name → max entries). */
+  maxEntries: Readonly<Record<string, number>>;
+}
+
+export interface PlanInputs {
+  cgroupPath: string;
+  netnsPath: string;
+  bpffs: string;
+  /** Directory name under <bpffs>/weft/: the pod UID (or a name derived from --cgroup). */
+  podKey: string;
+  objDir: string;
+  ipv6: boolean;
+  skMsg: boolean;
+  maxEntries?: Readonly<Record<string, number>>;
+}
+
+export function pinDirOf(bpffs: string, podKey: string): string {
+  return `${bpffs.replace(/\/+$/, '')}/weft/${podKey}`;
+}
+
+export function planEbpf(config: InitConfig, inputs: PlanInputs): EbpfPlan {
+  const pinDir = pinDirOf(inputs.bpffs, inputs.podKey);
+  const cidrsFor = (xs: readonly string[]): string[] => xs.filter((c) => inputs.ipv6 || cidrFamily(c) === 4);
+  return {
+    cgroupPath: inputs.cgroupPath,
+    netnsPath: inputs.netnsPath,
+    pinDir,
+    linkPinPath: `${pinDir}/sk_lookup`,
+    sockhashPinPath: inputs.skMsg ? `${pinDir}/local_socks` : null,
+    objects: BPF_OBJECTS.filter((o) => inputs.skMsg || o !== 'sk_msg').map((o) => `${inputs.objDir}/${o}.bpf.o`),
+    runtime: {
+      proxyUid: config.proxyUid,
+      proxyGid: config.proxyGid,
+      outboundPort: config.outboundPort,
+      inboundPort: config.inboundPort,
+      ipv6: inputs.ipv6,
+      includeAll: config.includeOutboundCidrs === null,
+    },
+    excludeInboundPorts: config.excludeInboundPorts,
+    excludeOutboundPorts: config.excludeOutboundPorts,
+    excludeOutboundCidrs: cidrsFor(config.excludeOutboundCidrs),
+    includeOutboundCidrs: config.includeOutboundCidrs === null ? null : cidrsFor(config.includeOutboundCidrs),
+    maxEntries: inputs.maxEntries ?? {},
+  };
+}
+
+const ONE = Buffer.from([1]);
+
+export function toLoadSpec(plan: EbpfPlan): BpfLoadSpec {
+  return {
+    objects: plan.objects,
+    cgroupPath: plan.cgroupPath,
+    netnsPath: plan.netnsPath,
+    linkPinPath: plan.linkPinPath,
+    sockhashPinPath: plan.sockhashPinPath,
+    rodata: encodeConfig(plan.runtime),
+    maxEntries: { ...plan.maxEntries },
+    mapEntries: [
+      ...plan.excludeInboundPorts.map((p) => ({ map: 'excluded_ports', key: encodePortKey(p, DIR_INBOUND), value: ONE })),
+      ...plan.excludeOutboundPorts.map((p) => ({ map: 'excluded_ports', key: encodePortKey(p, DIR_OUTBOUND), value: ONE })),
+      ...plan.excludeOutboundCidrs.map((c) => ({ map: 'excluded_cidrs', key: encodeLpmKey(c), value: ONE })),
+      ...(plan.includeOutboundCidrs ?? []).map((c) => ({ map: 'included_cidrs', key: encodeLpmKey(c), value: ONE })),
+    ],
+  };
+}
+
+/** The plan as the lines `--dry-run` prints. */
+export function describePlan(plan: EbpfPlan): string[] {
+  const r = plan.runtime;
+  const list = (xs: readonly (string | number)[] | null, none: string): string => (xs === null ? none : xs.length ? xs.join(',') : 'none');
+  const lines = [
+    `config: proxy uid ${r.proxyUid} gid ${r.proxyGid} exempt; outbound -> 127.0.0.1:${r.outboundPort}${r.ipv6 ? ` and [::1]:${r.outboundPort}` : ' (IPv6 off)'}; inbound -> listener on :${r.inboundPort}`,
+    `exclude inbound ports: ${list(plan.excludeInboundPorts, 'none')}`,
+    `exclude outbound ports: ${list(plan.excludeOutboundPorts, 'none')}`,
+    `exclude outbound cidrs: ${list(plan.excludeOutboundCidrs, 'none')} (+ loopback)`,
+    `include outbound cidrs: ${list(plan.includeOutboundCidrs, 'all')}`,
+  ];
+  for (const o of plan.objects) {
+    const name = o.slice(o.lastIndexOf('/') + 1, -'.bpf.o'.length);
+    if (name === 'sk_lookup') lines.push(`attach weft_sk_lookup (${o}) to netns ${plan.netnsPath} as a link pinned at ${plan.linkPinPath}`);
+    else if (name === 'sk_msg') lines.push(`attach weft_sk_msg (${o}) to map local_socks, pinned at ${plan.sockhashPinPath ?? '?'}`);
+    else lines.push(`attach weft_${name} (${o}) to cgroup ${plan.cgroupPath} (BPF_F_ALLOW_MULTI)`);
+  }
+  return lines;
+}
