@@ -81,7 +81,7 @@ spec:
             ipBlocks: [${clientIps.map((ip) => `"${ip}/${ip.includes(':') ? 128 : 32}"`).join(', ')}]
       to:
         - operation:
-            ports: ["${SERVER_PORT}"]
+            ports: [${SERVER_PORT}]
 `;
 }
 
