@@ -6,7 +6,10 @@
         "src/addon.cc",
         "src/sockets.cc",
         "src/relay.cc",
-        "src/bpf.cc"
+        "src/loop.cc",
+        "src/sock_util.cc",
+        "src/bpf.cc",
+        "src/bpf_query.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

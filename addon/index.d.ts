@@ -62,6 +62,69 @@ export interface RelayHandle {
   stats(): { bytesUp: number; bytesDown: number };
 }
 
+/** exports.bpf: the libbpf loader of the eBPF interception (src/bpf.cc, src/bpf_query.cc).
+ * Errors carry .code = errno name and .syscall = the step (open, load, attach, pin, …);
+ * a verifier refusal includes the tail of libbpf's log in the message. */
+export interface NativeBpf {
+  /** Open every object, share maps by name (the first object creating them), copy `rodata`
+   * over each object's `weft_cfg`, load, fill `mapEntries`, then attach: cgroup programs
+   * with BPF_F_ALLOW_MULTI to `cgroupPath`, sk_msg to the `local_socks` map (pinned at
+   * `sockhashPinPath`: a sockhash drops its programs with its last user reference), sk_lookup
+   * as a link to `netnsPath` pinned at `linkPinPath`. All or nothing: on failure everything this
+   * call attached is detached and the pin removed. */
+  load(spec: BpfLoadSpec): BpfLoadResult;
+  /** Programs attached directly to the cgroup, for the attach types weft uses. */
+  query(cgroupPath: string): BpfAttachedProg[];
+  /** bpf_prog_detach2 of one program (by id) from the cgroup. */
+  detach(cgroupPath: string, attachType: string, progId: number): void;
+  /** A pinned link; null when nothing is pinned there. netnsIno is 0 once the netns died. */
+  linkInfo(pinPath: string): { id: number; progId: number; type: string; netnsIno: number } | null;
+  progInfo(id: number): BpfProgInfo | null;
+  mapInfo(id: number): { id: number; name: string; type: string; keySize: number; valueSize: number; maxEntries: number } | null;
+  /** Raw value, or null if absent; per-CPU maps: every CPU's value (padded to 8 bytes) in a row. */
+  mapLookup(mapId: number, key: Buffer): Buffer | null;
+  /** Whether the kernel supports each program and map type weft needs (libbpf probes). */
+  probe(): Record<string, boolean>;
+  /** Load one object without attaching, fill its maps (sockmap values: socket fds), run its
+   * program once with BPF_PROG_TEST_RUN on `ctx`, close it. For unit tests (sk_lookup). */
+  testRun(spec: {
+    object: string;
+    rodata: Buffer;
+    mapEntries: { map: string; key: Buffer; value: Buffer }[];
+    sockmapEntries: { map: string; key: Buffer; fd: number }[];
+    ctx: Buffer;
+  }): { retval: number; ctx: Buffer };
+}
+
+export interface BpfLoadSpec {
+  objects: string[];
+  cgroupPath: string;
+  netnsPath: string | null;
+  linkPinPath: string | null;
+  sockhashPinPath: string | null;
+  rodata: Buffer;
+  maxEntries: Record<string, number>;
+  mapEntries: { map: string; key: Buffer; value: Buffer }[];
+}
+
+export interface BpfProgInfo {
+  id: number;
+  name: string;
+  tag: string;
+  type: string;
+  mapIds: number[];
+}
+
+export interface BpfAttachedProg extends BpfProgInfo {
+  attachType: string;
+}
+
+export interface BpfLoadResult {
+  programs: { name: string; id: number; attachType: string; target: 'cgroup' | 'netns' | 'map' }[];
+  maps: { name: string; id: number }[];
+  link: { id: number; pin: string } | null;
+}
+
 export interface Native {
   /** Addon version (semver) and the Node-API version it was built for. */
   readonly version: string;
@@ -77,7 +140,7 @@ export interface Native {
   remoteAddress(fd: number): SockAddr;
 
   /** getsockopt(SO_ORIGINAL_DST) (IPv4) or (IP6T_SO_ORIGINAL_DST) (IPv6); null when the
-   * socket has none (ENOENT/ENOPROTOOPT: not redirected). */
+   * socket has none (ENOENT/ENOPROTOOPT: not redirected; EOPNOTSUPP: the other family asked). */
   originalDst(fd: number, family: 4 | 6): SockAddr | null;
 
   /** SO_COOKIE of the socket, as a bigint. */
@@ -98,6 +161,9 @@ export interface Native {
 
   /** Set SO_LINGER {on, 0} and close: the peer sees RST. For refusing a connection. */
   resetAndClose(fd: number): void;
+
+  /** The eBPF loader (see NativeBpf). */
+  readonly bpf: NativeBpf;
 }
 
 declare const native: Native;
