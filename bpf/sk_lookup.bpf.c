@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* sk_lookup (pod network namespace): every inbound TCP connection, minus loopback and the
- * excluded inbound ports, is assigned to the proxy's inbound listener from
+ * excluded inbound ports and the pod's connections to itself, is assigned to the proxy's inbound listener from
  * listeners. The proxy reads the original destination with getsockname.
  * A missing listener (proxy not up yet) passes the lookup on unchanged.
  * Needs: Linux 5.9 (sk_lookup, bpf_sk_assign from sk_lookup, sockmap lookup). */
@@ -9,7 +9,7 @@
 SEC("sk_lookup")
 int weft_sk_lookup(struct bpf_sk_lookup *ctx)
 {
-	__u32 ip[4], key;
+	__u32 ip[4], key, self;
 	struct bpf_sock *sk;
 	long err;
 
@@ -17,15 +17,22 @@ int weft_sk_lookup(struct bpf_sk_lookup *ctx)
 		return SK_PASS;
 	if (ctx->family == WEFT_AF_INET) {
 		weft_map_v4(ip, WEFT_LOAD(ctx->local_ip4));
+		self = WEFT_LOAD(ctx->remote_ip4) == ip[3];
 		key = 0;
 	} else {
 		ip[0] = WEFT_LOAD(ctx->local_ip6[0]);
 		ip[1] = WEFT_LOAD(ctx->local_ip6[1]);
 		ip[2] = WEFT_LOAD(ctx->local_ip6[2]);
 		ip[3] = WEFT_LOAD(ctx->local_ip6[3]);
+		self = WEFT_LOAD(ctx->remote_ip6[0]) == ip[0] && WEFT_LOAD(ctx->remote_ip6[1]) == ip[1] &&
+		       WEFT_LOAD(ctx->remote_ip6[2]) == ip[2] && WEFT_LOAD(ctx->remote_ip6[3]) == ip[3];
 		key = 1;
 	}
-	if (weft_is_loopback(ip) || weft_port_excluded((__u16)ctx->local_port, WEFT_DIR_INBOUND))
+	/* A connection from the pod to its own address is local: the proxy dialling the app at
+	 * the original destination (steering it would loop the proxy into itself), or an app
+	 * calling its own pod IP, which TPROXY mode leaves alone too. The kernel picks the
+	 * destination itself as the source of a connection to a local address. */
+	if (self || weft_is_loopback(ip) || weft_port_excluded((__u16)ctx->local_port, WEFT_DIR_INBOUND))
 		return SK_PASS;
 
 	sk = bpf_map_lookup_elem(&listeners, &key);
