@@ -10,7 +10,7 @@ APT_PACKAGES=(
   clang llvm libbpf-dev bpftool make g++ python3        # addon and bpf objects
   iptables nftables iproute2 util-linux libcap2-bin     # interception and the pod sandbox
   curl iperf3 nginx-light redis-server haproxy socat    # real peers for the e2e tests and benchmarks
-  postgresql postgresql-contrib netcat-openbsd
+  postgresql postgresql-contrib netcat-openbsd libnginx-mod-stream   # + nginx stream arm of the benchmark
 )
 
 missing=()
