@@ -1,0 +1,68 @@
+// Where the proxy's Authorizer comes from. The policy file source lives in pkg/policy and is
+// loaded by name only when --policy-file is given, so the proxy starts without it otherwise.
+import type { PodInfo } from '../api/proxy-config.js';
+import { ErrorCodes, WeftError } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import type { Registry } from '../metrics/registry.js';
+import { allowAll, type Authorizer } from '../policy/types.js';
+
+export interface PolicySource {
+  authorizer: Authorizer;
+  /** For GET /config: where policy comes from. */
+  description: string;
+  close(): void | Promise<void>;
+}
+
+type WatchPolicyFile = (
+  path: string,
+  pod: { namespace?: string | undefined; name?: string | undefined; defaultInbound?: 'allow' | 'deny' },
+  log: Logger,
+  opts: { registry?: Registry },
+) => Promise<{ authorizer: Authorizer; close(): void | Promise<void> }>;
+
+/** The pod's projected service-account token, sent to the controller (re-read on reconnect). */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** The export names the policy file source may use (the first present wins). */
+const WATCH_EXPORTS = ['watchPolicyFile'] as const;
+
+export async function policySource(opts: { policyFile?: string | undefined; controller?: string | undefined; defaultInboundPolicy: 'allow' | 'deny'; pod: PodInfo; log: Logger; registry?: Registry }): Promise<PolicySource> {
+  if (opts.policyFile) {
+    let mod: Record<string, unknown>;
+    try {
+      const spec = '../policy/file-source.js';
+      mod = (await import(spec)) as Record<string, unknown>;
+    } catch (e) {
+      throw new WeftError(ErrorCodes.BAD_FLAG, `--policy-file: this build has no policy file source (pkg/policy/file-source: ${(e as Error).message})`, { field: '--policy-file', cause: e });
+    }
+    const name = WATCH_EXPORTS.find((n) => typeof mod[n] === 'function');
+    if (!name) throw new WeftError(ErrorCodes.BAD_FLAG, `--policy-file: pkg/policy/file-source exports none of ${WATCH_EXPORTS.join(', ')}`, { field: '--policy-file' });
+    const watch = mod[name] as WatchPolicyFile;
+    const w = await watch(opts.policyFile, { namespace: opts.pod.namespace, name: opts.pod.name, defaultInbound: opts.defaultInboundPolicy }, opts.log, opts.registry ? { registry: opts.registry } : {});
+    return { authorizer: w.authorizer, description: `file ${opts.policyFile}`, close: () => w.close() };
+  }
+  if (opts.controller) {
+    let mod: Record<string, unknown>;
+    try {
+      const spec = '../policy/controller-source.js';
+      mod = (await import(spec)) as Record<string, unknown>;
+    } catch (e) {
+      throw new WeftError(ErrorCodes.BAD_FLAG, `--controller: this build has no controller policy source (pkg/policy/controller-source: ${(e as Error).message})`, { field: '--controller', cause: e });
+    }
+    if (typeof mod.subscribePolicy !== 'function') throw new WeftError(ErrorCodes.BAD_FLAG, '--controller: pkg/policy/controller-source does not export subscribePolicy', { field: '--controller' });
+    const subscribe = mod.subscribePolicy as (url: string, tokenPath: string, ...rest: Parameters<WatchPolicyFile> extends [string, ...infer R] ? R : never) => ReturnType<WatchPolicyFile>;
+    const self = { namespace: opts.pod.namespace, name: opts.pod.name, defaultInbound: opts.defaultInboundPolicy };
+    const s = await subscribe(opts.controller, SERVICE_ACCOUNT_TOKEN, self, opts.log, opts.registry ? { registry: opts.registry } : {});
+    return { authorizer: s.authorizer, description: `controller ${new URL(opts.controller).host}`, close: () => s.close() };
+  }
+  return { authorizer: defaultAuthorizer(opts.defaultInboundPolicy), description: `default-inbound-policy ${opts.defaultInboundPolicy}`, close: () => {} };
+}
+
+/** No policy selects the pod: inbound follows --default-inbound-policy, outbound is allowed. */
+export function defaultAuthorizer(inbound: 'allow' | 'deny'): Authorizer {
+  if (inbound === 'allow') return allowAll;
+  return {
+    decide: (r) => (r.direction === 'inbound' ? { allow: false, reason: 'default-deny' } : { allow: true, reason: 'default-allow' }),
+    needsHttp: () => false,
+  };
+}
