@@ -33,6 +33,17 @@ static __always_inline void swap_tuple(const struct weft_tuple *t, struct weft_t
 	s->remote_port = t->local_port;
 }
 
+/* A socket in a sockhash gets tcp_bpf's send and receive paths. Only worth it when sk_msg
+ * is attached to redirect between the pair; otherwise it would only change how the app's
+ * own socket reads (blocking reads were seen returning EAGAIN). */
+static __always_inline void add_local_sock(struct bpf_sock_ops *skops, struct weft_tuple *t)
+{
+	if (!(weft_cfg.flags & WEFT_CFG_SK_MSG))
+		return;
+	if (bpf_sock_hash_update(skops, &local_socks, t, BPF_NOEXIST))
+		weft_count(WEFT_CNT_SOCKHASH_FULL);
+}
+
 static __always_inline void on_listen(struct bpf_sock_ops *skops)
 {
 	__u32 key = skops->family == WEFT_AF_INET6 ? 1 : 0;
@@ -58,8 +69,7 @@ static __always_inline void on_active(struct bpf_sock_ops *skops)
 	if (bpf_map_update_elem(&pairs, &proxy_view, orig, BPF_ANY))
 		weft_count(WEFT_CNT_PAIR_FULL);
 	bpf_map_delete_elem(&orig_dst, &cookie);
-	if (bpf_sock_hash_update(skops, &local_socks, &t, BPF_NOEXIST))
-		weft_count(WEFT_CNT_SOCKHASH_FULL);
+	add_local_sock(skops, &t);
 }
 
 /* The proxy's accepted end of a redirected connection. */
@@ -71,8 +81,7 @@ static __always_inline void on_passive(struct bpf_sock_ops *skops)
 		return;
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	tuple_of(skops, &t);
-	if (bpf_sock_hash_update(skops, &local_socks, &t, BPF_NOEXIST))
-		weft_count(WEFT_CNT_SOCKHASH_FULL);
+	add_local_sock(skops, &t);
 }
 
 static __always_inline void on_connect(struct bpf_sock_ops *skops)

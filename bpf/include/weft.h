@@ -47,6 +47,7 @@ struct weft_config {
 };
 #define WEFT_CFG_IPV6 1u            /* connect6 rewrites (else it passes everything) */
 #define WEFT_CFG_INCLUDE_ALL 2u     /* no include list: every destination is intercepted */
+#define WEFT_CFG_SK_MSG 4u          /* sk_msg is attached: pair sockets in local_socks */
 
 /* The one .rodata variable of every object; its defaults are the documented ones. */
 const volatile struct weft_config weft_cfg = {

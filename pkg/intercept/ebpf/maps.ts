@@ -91,6 +91,7 @@ export type CounterName = keyof typeof COUNTERS;
 
 export const CFG_IPV6 = 1;
 export const CFG_INCLUDE_ALL = 2;
+export const CFG_SK_MSG = 4;
 export const DIR_INBOUND = 0;
 export const DIR_OUTBOUND = 1;
 
@@ -101,6 +102,8 @@ export interface BpfRuntimeConfig {
   inboundPort: number;
   ipv6: boolean;
   includeAll: boolean;
+  /** sk_msg attached: sockops pairs sockets in local_socks. */
+  skMsg?: boolean;
 }
 
 /** struct weft_config, the bytes copied over each object's .rodata `weft_cfg`. */
@@ -110,7 +113,7 @@ export function encodeConfig(c: BpfRuntimeConfig): Buffer {
   b.writeUInt32LE(c.proxyGid, 4);
   b.writeUInt16LE(c.outboundPort, 8);
   b.writeUInt16LE(c.inboundPort, 10);
-  b.writeUInt32LE((c.ipv6 ? CFG_IPV6 : 0) | (c.includeAll ? CFG_INCLUDE_ALL : 0), 12);
+  b.writeUInt32LE((c.ipv6 ? CFG_IPV6 : 0) | (c.includeAll ? CFG_INCLUDE_ALL : 0) | (c.skMsg ? CFG_SK_MSG : 0), 12);
   return b;
 }
 

@@ -63,6 +63,7 @@ export function planEbpf(config: InitConfig, inputs: PlanInputs): EbpfPlan {
       inboundPort: config.inboundPort,
       ipv6: inputs.ipv6,
       includeAll: config.includeOutboundCidrs === null,
+      skMsg: inputs.skMsg,
     },
     excludeInboundPorts: config.excludeInboundPorts,
     excludeOutboundPorts: config.excludeOutboundPorts,
