@@ -21,6 +21,8 @@ t.test('flags win over WEFT_* env; downward-API env becomes pod info', async (t)
   t.same(c.opaquePorts, [1234, 5678]);
   t.same(c.appProbes, { 'web/livez': { tcpSocket: { port: 8080 } } });
   t.ok(c.opaquePortSet.has(5678));
+  t.same(parseProxyConfig([], { WEFT_POD_LABELS: '{"app":"web","tier":"front"}' })!.podLabels, { app: 'web', tier: 'front' }, 'WEFT_POD_LABELS from the injector');
+  t.same(parseProxyConfig([], {})!.podLabels, {}, 'no labels given: none');
 });
 
 t.test('bad values fail with the flag named and what is allowed', async (t) => {
@@ -31,6 +33,9 @@ t.test('bad values fail with the flag named and what is allowed', async (t) => {
   t.throws(bad([], { WEFT_RELAY: 'splice' }), { message: /--relay \(WEFT_RELAY\): allowed: native, js/ });
   t.throws(bad(['--app-probes', '{"web/livez":{"exec":{}}}']), { message: /--app-probes/ });
   t.throws(bad(['--app-probes', 'not json']), { message: /--app-probes .*not JSON/ });
+  t.throws(bad(['--pod-labels', '["app"]']), { code: 'WEFT_ERR_BAD_FLAG', message: /--pod-labels \(WEFT_POD_LABELS\): must be a JSON object/ });
+  t.throws(bad([], { WEFT_POD_LABELS: '{"app":1}' }), { message: /--pod-labels .*label "app": value must be a string/ });
+  t.throws(bad(['--pod-labels', '{app: web}']), { message: /--pod-labels .*not JSON/ });
   t.throws(bad(['--admin-port', '15001']), { message: /--admin-port .*must differ/ });
   t.throws(bad(['--bogus']), { code: 'WEFT_ERR_BAD_FLAG' });
 });

@@ -27,6 +27,7 @@ export const proxyFlagSpecs: FlagSpecs = {
   'drain-grace-ms': { type: 'string', help: 'on SIGTERM, wait this long for in-flight work (20000)' },
   relay: { type: 'string', help: 'native|js opaque TCP relay (native)' },
   'app-probes': { type: 'string', help: 'JSON {"<container>/<livez|readyz|startupz>": {httpGet|tcpSocket}}' },
+  'pod-labels': { type: 'string', help: 'JSON {"<label>": "<value>"}: the pod labels policy files select on (set by the injector)' },
 };
 
 const portList = z
@@ -80,6 +81,30 @@ const appProbesJson = z.string().transform((s, ctx) => {
   return r.data;
 });
 
+// The labels at admission: the file source selects `spec.selector.matchLabels` with them.
+const podLabelsJson = z.string().transform((s, ctx) => {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `not JSON (${(e as Error).message}); allowed: an object of label name to string value` });
+    return z.NEVER;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of label name to string value, e.g. {"app":"web"}' });
+    return z.NEVER;
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === '' || typeof v !== 'string') {
+      ctx.addIssue({ code: 'custom', message: k === '' ? 'a label name is empty' : `label "${k}": value must be a string, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    out[k] = v;
+  }
+  return Object.freeze(out);
+});
+
 export const proxyFlagsSchema = z
   .object({
     mode: z.enum(['tproxy', 'ebpf', 'none'], { error: 'allowed: tproxy, ebpf, none' }).default('tproxy'),
@@ -99,6 +124,7 @@ export const proxyFlagsSchema = z
     drainGraceMs: flag.durationMs().default(20_000),
     relay: z.enum(['native', 'js'], { error: 'allowed: native, js' }).default('native'),
     appProbes: appProbesJson.default({}),
+    podLabels: podLabelsJson.default({}),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -148,7 +174,7 @@ export function proxyConfigFrom(overrides: Partial<Record<keyof ProxyFlags, unkn
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(overrides)) {
     if (v === undefined) continue;
-    raw[k] = k === 'appProbes' && typeof v !== 'string' ? JSON.stringify(v) : k === 'opaquePorts' && Array.isArray(v) ? v.join(',') : v;
+    raw[k] = (k === 'appProbes' || k === 'podLabels') && typeof v !== 'string' ? JSON.stringify(v) : k === 'opaquePorts' && Array.isArray(v) ? v.join(',') : v;
   }
   const r = proxyFlagsSchema.safeParse(raw);
   if (!r.success) throw new WeftError(ErrorCodes.BAD_CONFIG, describeZodError(r.error, 'proxy.'), { field: `proxy.${String(r.error.issues[0]?.path[0] ?? '')}` });

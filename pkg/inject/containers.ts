@@ -96,7 +96,19 @@ function adminProbe(path: string, adminPort: number, extra: Partial<Probe>): Pro
   return { httpGet: { path, port: adminPort, scheme: 'HTTP' }, ...extra };
 }
 
-export function buildProxyContainer(s: Settings, v: Values, version: string, appProbes: AppProbes, drainGraceMs: number): Container {
+/**
+ * The pod's labels as the policy file source needs them (`--pod-labels`): sorted keys, so the
+ * same labels always give the same env and the same injected marker. They are the labels at
+ * admission; an edit after creation is not seen in file mode (the controller stream selects
+ * with live labels).
+ */
+export function podLabelsJson(labels: Readonly<Record<string, string>> | undefined): string | undefined {
+  const keys = Object.keys(labels ?? {}).sort();
+  if (!labels || keys.length === 0) return undefined;
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, labels[k]])));
+}
+
+export function buildProxyContainer(s: Settings, v: Values, version: string, appProbes: AppProbes, drainGraceMs: number, podLabels?: string): Container {
   const admin = v.proxy.ports.admin;
   const env: EnvVar[] = [
     fieldEnv('WEFT_POD_NAME', 'metadata.name'),
@@ -107,6 +119,7 @@ export function buildProxyContainer(s: Settings, v: Values, version: string, app
     fieldEnv('WEFT_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
   ];
   if (Object.keys(appProbes).length) env.push({ name: 'WEFT_APP_PROBES', value: JSON.stringify(appProbes) });
+  if (podLabels !== undefined) env.push({ name: 'WEFT_POD_LABELS', value: podLabels });
   const c: Container = {
     name: PROXY_NAME,
     image: imageRef(v, version),

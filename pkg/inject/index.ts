@@ -4,7 +4,7 @@
 import { Annotations as A, parseInjectChoice, type InjectChoice } from '../api/annotations.js';
 import type { Container, Pod } from '../api/k8s-types.js';
 import type { Values } from '../api/values.js';
-import { buildInitContainer, buildProxyContainer, buildVolumes, INIT_NAME, PROXY_NAME } from './containers.js';
+import { buildInitContainer, buildProxyContainer, buildVolumes, INIT_NAME, PROXY_NAME, podLabelsJson } from './containers.js';
 import { contentHash, objectHash } from './hash.js';
 import { diff, type JsonPatchOp } from './patch.js';
 import { rewriteProbes } from './probes.js';
@@ -108,11 +108,12 @@ export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): In
   const { containers: rewritten, appProbes } = v.proxy.rewriteAppProbes ? rewriteProbes(apps, v.proxy.ports.admin) : { containers: apps, appProbes: {} };
   const init = buildInitContainer(settings, v, config.version);
   const drain = drainGrace(pod, v);
-  const proxy = buildProxyContainer(settings, v, config.version, appProbes, drain);
+  const labels = podLabelsJson(pod.metadata?.labels);
+  const proxy = buildProxyContainer(settings, v, config.version, appProbes, drain, labels);
   const volumes = buildVolumes(settings, v);
   // The injected containers are a pure function of these inputs (and weft's version), so
   // hashing the inputs identifies what was injected at a fraction of the cost.
-  const marker = `${config.version}/sha256:${contentHash([objectHash(v), settings, appProbes, drain])}`;
+  const marker = `${config.version}/sha256:${contentHash([objectHash(v), settings, appProbes, drain, ...(labels === undefined ? [] : [labels])])}`;
 
   // Shallow copies along the changed paths only: unchanged parts are shared with the input
   // (never mutated), which keeps both the copy and the diff cheap.

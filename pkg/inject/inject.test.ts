@@ -114,6 +114,19 @@ t.test('the marker changes with what is injected, not with the app', async (t) =
   t.equal(injected(injectPod(pod(), { name: 'shop' }, config)).marker, a, 'deterministic');
 });
 
+t.test('the proxy gets the pod labels at admission as sorted JSON (the file policy source selects on them)', async (t) => {
+  const env = (labels?: Record<string, string>) => {
+    const r = injected(injectPod(pod(labels ? { labels } : {}), { name: 'shop' }, config));
+    const proxy = [...(r.injectedPod.spec.initContainers ?? []), ...r.injectedPod.spec.containers].find((c) => c.name === 'weft-proxy');
+    return { value: proxy?.env?.find((e) => e.name === 'WEFT_POD_LABELS')?.value, marker: r.marker };
+  };
+  const a = env({ version: 'v2', app: 'web' });
+  t.equal(a.value, '{"app":"web","version":"v2"}', 'keys sorted whatever the order in the manifest');
+  t.equal(env({ app: 'web', version: 'v2' }).value, a.value);
+  t.equal(env().value, undefined, 'no labels: no env (the proxy defaults to {})');
+  t.not(env({ app: 'api' }).marker, a.marker, 'the marker reflects the injected labels');
+});
+
 t.test('skip events name the pod and the reason', async (t) => {
   const r = injectPod(pod({ spec: { hostNetwork: true } }), { name: 'shop' }, config);
   if (!isSkip(r)) return t.fail('expected skip');

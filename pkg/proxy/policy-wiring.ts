@@ -15,7 +15,7 @@ export interface PolicySource {
 
 type WatchPolicyFile = (
   path: string,
-  pod: { namespace?: string | undefined; name?: string | undefined; defaultInbound?: 'allow' | 'deny' },
+  pod: { namespace?: string | undefined; name?: string | undefined; labels?: Readonly<Record<string, string>>; defaultInbound?: 'allow' | 'deny' },
   log: Logger,
   opts: { registry?: Registry },
 ) => Promise<{ authorizer: Authorizer; close(): void | Promise<void> }>;
@@ -26,7 +26,17 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
 /** The export names the policy file source may use (the first present wins). */
 const WATCH_EXPORTS = ['watchPolicyFile'] as const;
 
-export async function policySource(opts: { policyFile?: string | undefined; controller?: string | undefined; defaultInboundPolicy: 'allow' | 'deny'; pod: PodInfo; log: Logger; registry?: Registry }): Promise<PolicySource> {
+export async function policySource(opts: {
+  policyFile?: string | undefined;
+  controller?: string | undefined;
+  defaultInboundPolicy: 'allow' | 'deny';
+  pod: PodInfo;
+  /** The pod's labels at admission (--pod-labels); a file policy's matchLabels selects on them. */
+  podLabels?: Readonly<Record<string, string>> | undefined;
+  log: Logger;
+  registry?: Registry;
+}): Promise<PolicySource> {
+  const self = { namespace: opts.pod.namespace, name: opts.pod.name, labels: opts.podLabels ?? {}, defaultInbound: opts.defaultInboundPolicy };
   if (opts.policyFile) {
     let mod: Record<string, unknown>;
     try {
@@ -38,7 +48,7 @@ export async function policySource(opts: { policyFile?: string | undefined; cont
     const name = WATCH_EXPORTS.find((n) => typeof mod[n] === 'function');
     if (!name) throw new WeftError(ErrorCodes.BAD_FLAG, `--policy-file: pkg/policy/file-source exports none of ${WATCH_EXPORTS.join(', ')}`, { field: '--policy-file' });
     const watch = mod[name] as WatchPolicyFile;
-    const w = await watch(opts.policyFile, { namespace: opts.pod.namespace, name: opts.pod.name, defaultInbound: opts.defaultInboundPolicy }, opts.log, opts.registry ? { registry: opts.registry } : {});
+    const w = await watch(opts.policyFile, self, opts.log, opts.registry ? { registry: opts.registry } : {});
     return { authorizer: w.authorizer, description: `file ${opts.policyFile}`, close: () => w.close() };
   }
   if (opts.controller) {
@@ -51,7 +61,6 @@ export async function policySource(opts: { policyFile?: string | undefined; cont
     }
     if (typeof mod.subscribePolicy !== 'function') throw new WeftError(ErrorCodes.BAD_FLAG, '--controller: pkg/policy/controller-source does not export subscribePolicy', { field: '--controller' });
     const subscribe = mod.subscribePolicy as (url: string, tokenPath: string, ...rest: Parameters<WatchPolicyFile> extends [string, ...infer R] ? R : never) => ReturnType<WatchPolicyFile>;
-    const self = { namespace: opts.pod.namespace, name: opts.pod.name, defaultInbound: opts.defaultInboundPolicy };
     const s = await subscribe(opts.controller, SERVICE_ACCOUNT_TOKEN, self, opts.log, opts.registry ? { registry: opts.registry } : {});
     return { authorizer: s.authorizer, description: `controller ${new URL(opts.controller).host}`, close: () => s.close() };
   }

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import type { Authorizer, AuthzRequest } from '../policy/types.js';
@@ -97,4 +98,37 @@ spec:
   const text = (await all).data.toString();
   t.same([...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]), ['403', '200']);
   t.equal(await tp.metric('weft_authz_decisions_total', { decision: 'deny', policy: 'shop/no-admin' }), 1);
+});
+
+t.test('--policy-file with --pod-labels: a matchLabels selector applies only to a pod with those labels', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wfpe-labels-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'policy.yaml');
+  writeFileSync(
+    file,
+    `apiVersion: policy.weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: deny-web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  action: DENY
+  rules: [{}]
+`,
+  );
+  const server = await listen((s) => s.end('hello'));
+  t.teardown(() => server.close());
+  const reply = async (podLabels: Record<string, string>) => {
+    const tp = await startTestProxy({ policyFile: file, podLabels }, { pod: { namespace: 'shop', name: 'p' } });
+    try {
+      tp.dst = { address: '127.0.0.1', port: server.port };
+      const c = connect({ host: '127.0.0.1', port: tp.inbound });
+      c.end('x');
+      return (await readAll(c)).data.toString();
+    } finally {
+      await tp.close();
+    }
+  };
+  t.equal(await reply({ app: 'web', tier: 'front' }), '', 'the selected pod refuses the connection');
+  t.equal(await reply({ app: 'api' }), 'hello', 'a pod with other labels is not selected');
+  t.equal(server.accepted(), 1, 'only the unselected pod reached the upstream');
 });
