@@ -1,6 +1,8 @@
-// The admin server (fastify) on --admin-port, bound to all addresses so kubelet reaches it:
+// The admin server on --admin-port, bound to all addresses so kubelet reaches it:
 // /ready, /live, /metrics, /config, POST /shutdown (loopback peers only), /app-health/….
-import Fastify, { LogController } from 'fastify';
+// Plain node:http, not fastify: six fixed routes do not need a router, and fastify with its
+// schema compilers was a quarter of an idle proxy's memory and startup (docs/performance.md).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PROBE_KINDS, publicConfig, type ProxyConfig } from '../api/proxy-config.js';
 import type { Logger } from '../log/index.js';
 import { exposition, type Registry } from '../metrics/registry.js';
@@ -18,33 +20,126 @@ export interface AdminDeps {
   shutdown: () => void;
 }
 
+/** What a route answers; written to the socket by the server, returned as is by inject(). */
+export interface AdminReply {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export interface InjectResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  json(): unknown;
+}
+
+export interface AdminServer {
+  readonly server: Server;
+  listen(o: { host: string; port: number }): Promise<void>;
+  close(): Promise<void>;
+  /** Answer a request without a socket (tests; `remoteAddress` defaults to 127.0.0.1). */
+  inject(r: { method?: string; url: string; remoteAddress?: string }): Promise<InjectResult>;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+const text = (status: number, body: string): AdminReply => ({ status, contentType: TEXT, body });
+
 export function isLoopbackPeer(address: string | undefined): boolean {
   return address !== undefined && isLoopback(unmap(address));
 }
 
-export function buildAdmin(d: AdminDeps) {
-  // Request logging off: kubelet probes every few seconds would drown the decisions.
+export function buildAdmin(d: AdminDeps): AdminServer {
   const probeHosts = ['127.0.0.1', ...d.config.pod.ips];
-  const app = Fastify({ loggerInstance: d.log, logController: new LogController({ disableRequestLogging: true }) });
-  app.get('/ready', async (_req, reply) => reply.code(d.ready() ? 200 : 503).type('text/plain').send(d.ready() ? 'ready\n' : 'not ready\n'));
-  app.get('/live', async (_req, reply) => reply.type('text/plain').send('live\n'));
-  app.get('/metrics', async (_req, reply) => {
-    const { contentType, body } = await exposition(d.registry);
-    return reply.type(contentType).send(body);
-  });
-  app.get('/config', async () => ({ config: publicConfig(d.config), ...d.describe() }));
-  app.post('/shutdown', async (req, reply) => {
-    if (!isLoopbackPeer(req.socket.remoteAddress)) return reply.code(403).type('text/plain').send('shutdown is allowed from loopback only\n');
-    setImmediate(d.shutdown);
-    return reply.type('text/plain').send('draining\n');
-  });
-  app.get<{ Params: { container: string; kind: string } }>('/app-health/:container/:kind', async (req, reply) => {
-    const { container, kind } = req.params;
-    if (!(PROBE_KINDS as readonly string[]).includes(kind)) return reply.code(404).type('text/plain').send(`unknown probe kind "${kind}"; allowed: ${PROBE_KINDS.join(', ')}\n`);
+
+  async function route(method: string, url: string, remoteAddress: string | undefined): Promise<AdminReply> {
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const get = method === 'GET' || method === 'HEAD';
+    if (get && path === '/ready') return d.ready() ? text(200, 'ready\n') : text(503, 'not ready\n');
+    if (get && path === '/live') return text(200, 'live\n');
+    if (get && path === '/metrics') {
+      const { contentType, body } = await exposition(d.registry);
+      return { status: 200, contentType, body };
+    }
+    if (get && path === '/config') return { status: 200, contentType: JSON_TYPE, body: JSON.stringify({ config: publicConfig(d.config), ...d.describe() }) };
+    if (method === 'POST' && path === '/shutdown') {
+      if (!isLoopbackPeer(remoteAddress)) return text(403, 'shutdown is allowed from loopback only\n');
+      setImmediate(d.shutdown);
+      return text(200, 'draining\n');
+    }
+    if (get && path.startsWith('/app-health/')) {
+      const parts = path.slice('/app-health/'.length).split('/');
+      if (parts.length === 2 && parts[0] && parts[1]) return appHealth(decode(parts[0]), decode(parts[1]));
+    }
+    return text(404, `Route ${method}:${path} not found\n`);
+  }
+
+  async function appHealth(container: string, kind: string): Promise<AdminReply> {
+    if (!(PROBE_KINDS as readonly string[]).includes(kind)) return text(404, `unknown probe kind "${kind}"; allowed: ${PROBE_KINDS.join(', ')}\n`);
     const probe = d.config.appProbes[`${container}/${kind}`];
-    if (!probe) return reply.code(404).type('text/plain').send(`no ${kind} probe configured for container "${container}"\n`);
+    if (!probe) return text(404, `no ${kind} probe configured for container "${container}"\n`);
     const r = await runProbeOn(probe, probeHosts);
-    return reply.code(r.status).type('text/plain').send(`${r.detail}\n`);
+    return text(r.status, `${r.detail}\n`);
+  }
+
+  async function answer(method: string, url: string, remoteAddress: string | undefined): Promise<AdminReply> {
+    try {
+      return await route(method, url, remoteAddress);
+    } catch (e) {
+      d.log.error({ err: e, url }, 'admin request failed');
+      return text(500, 'internal error\n');
+    }
+  }
+
+  // Request logging off: kubelet probes every few seconds would drown the decisions.
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const method = req.method ?? 'GET';
+    // Bodies are never used (POST /shutdown has none); drain whatever was sent.
+    req.resume();
+    void answer(method, req.url ?? '/', req.socket.remoteAddress).then((r) => {
+      res.writeHead(r.status, { 'content-type': r.contentType, 'content-length': Buffer.byteLength(r.body) });
+      res.end(method === 'HEAD' ? undefined : r.body);
+    });
   });
-  return app;
+  server.on('clientError', (_e, socket) => socket.destroy());
+
+  return {
+    server,
+    listen: (o) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: o.host, port: o.port }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        // Keep-alive connections (kubelet's, Prometheus') would hold close() open: idle ones
+        // go now, one still answering (a slow app probe) gets a moment to finish.
+        const force = setTimeout(() => server.closeAllConnections(), 1000);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+    async inject(r) {
+      const method = r.method ?? 'GET';
+      const a = await answer(method, r.url, r.remoteAddress ?? '127.0.0.1');
+      return { statusCode: a.status, headers: { 'content-type': a.contentType }, body: a.body, json: () => JSON.parse(a.body) as unknown };
+    },
+  };
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

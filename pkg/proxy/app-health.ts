@@ -2,7 +2,6 @@
 // policy denies traffic by default: the injector points kubelet at
 // GET :15020/app-health/<container>/<kind> and the proxy replays the real probe here.
 import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { AppProbe } from '../api/proxy-config.js';
 
@@ -26,7 +25,11 @@ export async function runProbeOn(probe: AppProbe, hosts: readonly string[]): Pro
 
 const DEFAULT_TIMEOUT_MS = 1000;
 
-export function runProbe(probe: AppProbe, host: string): Promise<ProbeResult> {
+// node:https (and OpenSSL with it) is loaded only for an HTTPS probe: it costs an idle
+// proxy several MiB, and most probes are plain HTTP or TCP.
+let httpsRequest: typeof httpRequest | null = null;
+
+export async function runProbe(probe: AppProbe, host: string): Promise<ProbeResult> {
   const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000 || DEFAULT_TIMEOUT_MS;
   if ('tcpSocket' in probe) {
     return new Promise((resolve) => {
@@ -44,7 +47,7 @@ export function runProbe(probe: AppProbe, host: string): Promise<ProbeResult> {
   const g = probe.httpGet;
   const headers: Record<string, string> = { 'user-agent': 'kube-probe/weft' };
   for (const h of g.httpHeaders) headers[h.name.toLowerCase()] = h.value;
-  const req = g.scheme === 'HTTPS' ? httpsRequest : httpRequest;
+  const req = g.scheme === 'HTTPS' ? (httpsRequest ??= (await import('node:https')).request) : httpRequest;
   return new Promise((resolve) => {
     const r = req(
       { host: g.host ?? host, port: g.port, path: g.path, method: 'GET', headers, timeout: timeoutMs, agent: false, ...(g.scheme === 'HTTPS' ? { rejectUnauthorized: false } : {}) },

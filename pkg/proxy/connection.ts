@@ -8,7 +8,7 @@ import type { ConnMetrics, Direction } from '../metrics/proxy.js';
 import { unmap } from './addr.js';
 import { classifyFirstBytes } from './detect.js';
 import { Http1Session } from './http1/session.js';
-import { flushed, jsRelay, nativeRelay, reset, type RelayEnd } from './relay.js';
+import { adaptiveRelay, jsRelay, reset, type RelayEnd } from './relay.js';
 import { ConnectError, connectUpstream } from './upstream.js';
 import type { ConnContext, Endpoint } from './types.js';
 import type { ProxyEngine } from './engine.js';
@@ -20,6 +20,9 @@ export interface Tracked {
   /** Close now with RST. */
   abort(): void;
 }
+
+/** Opaque connections move to the native splice relay after this many bytes (adaptiveRelay). */
+export const NATIVE_AFTER_BYTES = 64 * 1024;
 
 type Detection = { proto: 'http'; head: Buffer } | { proto: 'opaque'; head: Buffer | null; tail: Buffer | null };
 
@@ -94,13 +97,13 @@ class Connection implements Tracked {
       if (!up || this.finished) return;
       if (down.destroyed) return this.gone();
       if (d.proto === 'http') {
-        this.session = new Http1Session(ctx, down, up, (a, b, h, t) => void this.opaque(a, b, h, t), (end) => {
+        this.session = new Http1Session(ctx, down, up, (a, b, h, t) => this.opaque(a, b, h, t), (end) => {
           if (end.reason !== 'upgraded') this.end(end.reason, down.bytesRead, down.bytesWritten, 'http');
         });
         this.session.start(d.head);
         if (engine.draining) this.session.drain();
       } else {
-        await this.opaque(down, up, d.head, d.tail);
+        this.opaque(down, up, d.head, d.tail);
       }
     });
   }
@@ -170,19 +173,11 @@ class Connection implements Tracked {
     });
   }
 
-  private async opaque(down: Socket, up: Socket, head: Buffer | null, tail: Buffer | null): Promise<void> {
+  private opaque(down: Socket, up: Socket, head: Buffer | null, tail: Buffer | null): void {
     const { engine, ctx } = this;
     const done = (r: RelayEnd): void => this.end(r.reason, r.received, r.sent, this.session ? 'http' : 'tcp');
-    if (engine.config.relay === 'native' && engine.caps.relay && engine.caps.native) {
-      await Promise.all([flushed(down), flushed(up)]);
-      if (this.finished) return;
-      const r = nativeRelay(engine.caps.native, down, up, head, tail, ctx.idleMs, done);
-      if (r) {
-        this.relayAbort = r.abort;
-        return;
-      }
-    }
-    this.relayAbort = jsRelay(down, up, head, tail, ctx.idleMs, done).abort;
+    const native = engine.config.relay === 'native' && engine.caps.relay ? engine.caps.native : null;
+    this.relayAbort = (native ? adaptiveRelay(native, down, up, head, tail, ctx.idleMs, NATIVE_AFTER_BYTES, done) : jsRelay(down, up, head, tail, ctx.idleMs, done)).abort;
   }
 
   /** The client went away before the connection was set up. */

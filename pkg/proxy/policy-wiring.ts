@@ -1,6 +1,6 @@
 // Where the proxy's Authorizer comes from. The policy file source lives in pkg/policy and is
 // loaded by name only when --policy-file is given, so the proxy starts without it otherwise.
-import type { PodInfo } from '../api/proxy-config.js';
+import { DEFAULT_TOKEN_FILE, type PodInfo } from '../api/proxy-config.js';
 import { ErrorCodes, WeftError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Registry } from '../metrics/registry.js';
@@ -20,15 +20,14 @@ type WatchPolicyFile = (
   opts: { registry?: Registry },
 ) => Promise<{ authorizer: Authorizer; close(): void | Promise<void> }>;
 
-/** The pod's projected service-account token, sent to the controller (re-read on reconnect). */
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
-
 /** The export names the policy file source may use (the first present wins). */
 const WATCH_EXPORTS = ['watchPolicyFile'] as const;
 
 export async function policySource(opts: {
   policyFile?: string | undefined;
   controller?: string | undefined;
+  /** --token-file: the projected token (audience "weft") sent to the controller, re-read at each connect. */
+  tokenFile?: string | undefined;
   defaultInboundPolicy: 'allow' | 'deny';
   pod: PodInfo;
   /** The pod's labels at admission (--pod-labels); a file policy's matchLabels selects on them. */
@@ -61,7 +60,7 @@ export async function policySource(opts: {
     }
     if (typeof mod.subscribePolicy !== 'function') throw new WeftError(ErrorCodes.BAD_FLAG, '--controller: pkg/policy/controller-source does not export subscribePolicy', { field: '--controller' });
     const subscribe = mod.subscribePolicy as (url: string, tokenPath: string, ...rest: Parameters<WatchPolicyFile> extends [string, ...infer R] ? R : never) => ReturnType<WatchPolicyFile>;
-    const s = await subscribe(opts.controller, SERVICE_ACCOUNT_TOKEN, self, opts.log, opts.registry ? { registry: opts.registry } : {});
+    const s = await subscribe(opts.controller, opts.tokenFile ?? DEFAULT_TOKEN_FILE, self, opts.log, opts.registry ? { registry: opts.registry } : {});
     return { authorizer: s.authorizer, description: `controller ${new URL(opts.controller).host}`, close: () => s.close() };
   }
   return { authorizer: defaultAuthorizer(opts.defaultInboundPolicy), description: `default-inbound-policy ${opts.defaultInboundPolicy}`, close: () => {} };

@@ -179,3 +179,48 @@ t.test('server speaks first: the banner reaches a silent client', async (t) => {
   }
   await server.close();
 });
+
+t.test('native relay: a conversation that outgrows the JS start keeps every byte and the idle timeout across the handover', { skip: caps.relay ? false : `native relay unavailable: ${caps.missing}` }, async (t) => {
+  const server = await listen((s) => {
+    s.on('data', (b: Buffer) => s.write(b));
+    s.on('end', () => s.end());
+  });
+  const tp = await startTestProxy({ relay: 'native', opaquePorts: `${server.port}`, idleTimeoutMs: 400 }, { native: true });
+  t.teardown(async () => {
+    await tp.close();
+    await server.close();
+  });
+  tp.dst = { address: '127.0.0.1', port: server.port };
+  const c = await dial(tp.outbound);
+  let pending = Buffer.alloc(0);
+  let want: { n: number; resolve: (b: Buffer) => void } | null = null;
+  const take = (): void => {
+    if (!want || pending.length < want.n) return;
+    const b = pending.subarray(0, want.n);
+    pending = pending.subarray(want.n);
+    const w = want;
+    want = null;
+    w.resolve(b);
+  };
+  c.on('data', (b: Buffer) => {
+    pending = Buffer.concat([pending, b]);
+    take();
+  });
+  const closed = new Promise<void>((r) => c.once('close', () => r()));
+  // 200 round trips of 1 KiB: the handover (after 64 KiB) happens in the middle.
+  let exact = 0;
+  for (let i = 0; i < 200; i++) {
+    const msg = deterministicBytes(1024, i + 1);
+    const echoed = new Promise<Buffer>((resolve) => (want = { n: msg.length, resolve }));
+    take();
+    c.write(msg);
+    if ((await echoed).equals(msg)) exact++;
+  }
+  t.equal(exact, 200, 'every round trip came back byte-exact');
+  const t0 = performance.now();
+  await closed;
+  t.ok(performance.now() - t0 >= 300, 'the idle timeout still applies after the handover');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(await tp.metric('weft_tcp_received_bytes_total', { direction: 'outbound' }), 200 * 1024, 'received bytes counted across both relays');
+  t.equal(await tp.metric('weft_tcp_sent_bytes_total', { direction: 'outbound' }), 200 * 1024, 'sent bytes counted across both relays');
+});

@@ -32,6 +32,21 @@ export function reset(s: Socket): void {
 }
 
 export function jsRelay(down: Socket, up: Socket, head: Buffer | null, tail: Buffer | null, idleMs: number, done: (r: RelayEnd) => void): Relay {
+  return startJs(down, up, head, tail, idleMs, done);
+}
+
+interface JsRelay extends Relay {
+  /** Still a plain two-way stream: no FIN seen or sent, no error, nothing destroyed. */
+  handoverable(): boolean;
+  /** Stop moving bytes (both sockets unpiped and paused); error and close handling stay. */
+  hold(): void;
+  /** Move bytes again after hold(). */
+  resume(): void;
+  /** Before another relay takes the sockets: drop the idle timers (nativeRelay drops the rest). */
+  release(): void;
+}
+
+function startJs(down: Socket, up: Socket, head: Buffer | null, tail: Buffer | null, idleMs: number, done: (r: RelayEnd) => void): JsRelay {
   let reason: RelayReason = 'eof';
   let error: string | undefined;
   let open = 2;
@@ -53,13 +68,13 @@ export function jsRelay(down: Socket, up: Socket, head: Buffer | null, tail: Buf
   };
   down.on('error', onError(up)).on('close', onClose);
   up.on('error', onError(down)).on('close', onClose);
+  const onIdle = () => {
+    if (reason === 'eof') reason = 'idle';
+    down.destroy();
+    up.destroy();
+  };
   if (idleMs > 0) {
     // Socket timeouts are reset by reads and writes, so one per side covers both directions.
-    const onIdle = () => {
-      if (reason === 'eof') reason = 'idle';
-      down.destroy();
-      up.destroy();
-    };
     down.setTimeout(idleMs, onIdle);
     up.setTimeout(idleMs, onIdle);
   }
@@ -68,19 +83,87 @@ export function jsRelay(down: Socket, up: Socket, head: Buffer | null, tail: Buf
   // pipe() applies backpressure (pause/resume at highWaterMark) and ends the writable side
   // when the readable side ends: a FIN becomes a FIN, the other direction keeps flowing.
   // A FIN seen during detection was consumed already: pass it on by hand.
-  if (down.readableEnded) up.end();
-  else down.pipe(up);
-  if (up.readableEnded) down.end();
-  else up.pipe(down);
-  down.resume();
-  up.resume();
+  const flow = (): void => {
+    if (down.readableEnded) up.end();
+    else down.pipe(up);
+    if (up.readableEnded) down.end();
+    else up.pipe(down);
+    down.resume();
+    up.resume();
+  };
+  flow();
+  const live = (s: Socket): boolean => !s.destroyed && !s.readableEnded && !s.writableEnded;
   return {
     kind: 'js',
+    handoverable: () => open === 2 && reason === 'eof' && live(down) && live(up),
+    hold() {
+      down.unpipe(up);
+      up.unpipe(down);
+      down.pause();
+      up.pause();
+    },
+    resume: () => {
+      if (open < 2 || down.destroyed || up.destroyed) return;
+      if (idleMs > 0) {
+        down.setTimeout(idleMs, onIdle);
+        up.setTimeout(idleMs, onIdle);
+      }
+      flow();
+    },
+    release() {
+      down.setTimeout(0, onIdle);
+      up.setTimeout(0, onIdle);
+    },
     abort() {
       if (reason === 'eof') reason = 'aborted';
       reset(down);
       reset(up);
     },
+  };
+}
+
+/**
+ * The JS relay first, handed to the native splice relay once `threshold` bytes have moved.
+ * Short connections (a request and a reply) end before that: they skip the addon's dup,
+ * pipes and worker thread, which cost more than relaying a few KiB in JS and were most of
+ * the per-connection work (docs/performance.md). Long or bulky ones get splice.
+ */
+export function adaptiveRelay(native: Native, down: Socket, up: Socket, head: Buffer | null, tail: Buffer | null, idleMs: number, threshold: number, done: (r: RelayEnd) => void): Relay {
+  const js = startJs(down, up, head, tail, idleMs, done);
+  let current: Relay = js;
+  let moved = (head?.length ?? 0) + (tail?.length ?? 0);
+  let pending = false;
+  const stopCounting = (): void => {
+    down.off('data', count);
+    up.off('data', count);
+  };
+  const handover = (): void => {
+    pending = false;
+    if (!js.handoverable()) return stopCounting();
+    // The fds can change hands only with nothing queued in Node. Waiting for a flush here
+    // could deadlock two peers that each wait for the other to read; try at the next chunk.
+    if (down.writableLength > 0 || up.writableLength > 0) return;
+    stopCounting();
+    js.hold();
+    js.release();
+    const n = nativeRelay(native, down, up, null, null, idleMs, done);
+    if (n) current = n;
+    else js.resume();
+  };
+  function count(b: Buffer): void {
+    moved += b.length;
+    if (moved < threshold || pending) return;
+    pending = true;
+    // Not inside the 'data' emit: the pipe is still writing this chunk.
+    setImmediate(handover);
+  }
+  down.on('data', count);
+  up.on('data', count);
+  return {
+    get kind() {
+      return current.kind;
+    },
+    abort: () => current.abort(),
   };
 }
 
@@ -95,7 +178,8 @@ function takeBuffered(s: Socket): Buffer | null {
 const join = (a: Buffer | null, b: Buffer | null): Buffer | null => (!a ? b : !b ? a : Buffer.concat([a, b]));
 
 /** Hand both sockets to the addon's splice relay. Call only when neither socket has writes
- * pending (see `flushed`); returns null when a socket has no fd (the caller then uses jsRelay). */
+ * queued in Node (`writableLength` 0); returns null when a socket has no fd (the caller keeps
+ * relaying in JS). */
 export function nativeRelay(native: Native, down: Socket, up: Socket, head: Buffer | null, tail: Buffer | null, idleMs: number, done: (r: RelayEnd) => void): Relay | null {
   const downFd = socketFd(down as never);
   const upFd = socketFd(up as never);
@@ -118,16 +202,4 @@ export function nativeRelay(native: Native, down: Socket, up: Socket, head: Buff
     s.destroy();
   }
   return { kind: 'native', abort: () => handle.abort() };
-}
-
-const EMPTY = Buffer.alloc(0);
-
-/** Resolves once everything written to `s` so far has left Node (so the fd can be handed on):
- * writes complete in order, so an empty write's callback marks the point. */
-export function flushed(s: Socket): Promise<void> {
-  if (s.writableLength === 0 || s.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    s.once('close', () => resolve());
-    s.write(EMPTY, () => resolve());
-  });
 }
