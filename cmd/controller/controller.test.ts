@@ -6,12 +6,17 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { SKIP_SENTENCES } from '../../pkg/inject/index.js';
+import { TestApiServer } from '../../pkg/k8s/testserver.js';
 import { deploymentPod, haveOpenssl, makeCert, podReview, post, tempDir } from '../../pkg/webhook/test-helpers.js';
 
 const weft = fileURLToPath(new URL('../main.js', import.meta.url));
 // dist/cmd/main.js is what bin/weft imports: the test runner's loader hooks, which it adds to
 // child processes, cannot load the extension-less bin/weft. NODE_OPTIONS is dropped too.
-const env = { ...process.env, NODE_OPTIONS: '' };
+const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
+// The first test runs without a cluster, whatever the machine's environment says.
+delete env.KUBERNETES_SERVICE_HOST;
+delete env.KUBECONFIG;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -62,6 +67,41 @@ if (!haveOpenssl()) {
     child.kill('SIGTERM');
     t.equal(await exited, 0, 'exit code 0 after SIGTERM');
     t.match(stderr, /shutting down/);
+  });
+
+  t.test('with --kubeconfig, a skipped pod gets one Kubernetes Event through the API server', async (t) => {
+    const api = new TestApiServer(['/apis/policy.weft.dev/v1alpha1/authorizationpolicies', '/api/v1/pods', '/api/v1/namespaces']);
+    await api.start();
+    t.teardown(() => api.close());
+    const dir = tempDir('ctl-ev');
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const pair = makeCert(dir, 'ctl');
+    writeFileSync(join(dir, 'tls.crt'), pair.cert);
+    writeFileSync(join(dir, 'tls.key'), pair.key);
+    const kubeconfig = ['apiVersion: v1', 'kind: Config', 'clusters: [{name: c, cluster: {server: "' + api.url + '", insecure-skip-tls-verify: true}}]', 'users: [{name: u, user: {token: t0}}]', 'contexts: [{name: x, context: {cluster: c, user: u}}]', 'current-context: x', ''].join('\n');
+    writeFileSync(join(dir, 'kubeconfig'), kubeconfig);
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const args = [weft, 'controller', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--port', String(port), '--admin-port', String(adminPort), '--address', '127.0.0.1', '--namespace', 'weft-system', '--kubeconfig', join(dir, 'kubeconfig')];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    t.teardown(() => child.kill('SIGKILL'));
+    t.ok(await until(async () => ((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200 ? true : undefined), 15_000), `ready (stderr: ${stderr.slice(0, 500)})`);
+
+    const pod = deploymentPod() as { spec: Record<string, unknown> };
+    pod.spec.hostNetwork = true;
+    const res = await post(port, '/inject', JSON.stringify(podReview('h1', pod)), { ca: pair.cert });
+    t.same(JSON.parse(res.body).response, { uid: 'h1', allowed: true }, 'admitted unchanged');
+    t.ok(await until(async () => (api.events.length > 0 ? true : undefined), 5000), 'an Event was POSTed');
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(api.events.length, 1, 'exactly one Event');
+    t.equal(api.requests.filter((r) => r.startsWith('POST /api/v1/namespaces/shop/events')).length, 1, 'in the pod namespace');
+    t.match(api.events[0], { kind: 'Event', type: 'Warning', reason: 'WeftInjectionSkipped', involvedObject: { kind: 'Pod', namespace: 'shop' }, message: /\(host-network\)/ });
+    t.ok(String(api.events[0]?.message).includes(SKIP_SENTENCES['host-network']), 'the message carries the skip sentence');
+
+    child.kill('SIGTERM');
+    t.equal(await exited, 0);
   });
 
   t.test('bad flags are named', async (t) => {

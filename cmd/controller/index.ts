@@ -1,5 +1,7 @@
 // `weft controller`: the admission webhook (HTTPS, POST /inject) with TLS reload, the admin
-// port (/healthz, /readyz, /metrics) and, when built in, the policy server's routes.
+// port (/healthz, /readyz, /metrics) and, when built in, the policy server's routes. In a
+// cluster (or with --kubeconfig) skip Events go to the API server, queued so that admission
+// never waits on it; without one they are logged.
 import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
@@ -7,6 +9,8 @@ import { flag, parseFlags } from '../../pkg/cli/flags.js';
 import { ErrorCodes, WeftError } from '../../pkg/errors/index.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../../pkg/log/index.js';
 import { defaultValues, parseValuesYaml } from '../../pkg/api/values.js';
+import { defaultKubeHttp, loadKubeHttp, type KubeHttp } from '../../pkg/k8s/client.js';
+import { createEventQueue } from '../../pkg/k8s/events.js';
 import { createInjectorMetrics } from '../../pkg/metrics/injector.js';
 import { buildAdminApp } from '../../pkg/webhook/admin.js';
 import { buildControllerApp } from '../../pkg/webhook/app.js';
@@ -22,6 +26,7 @@ const specs = {
   values: { type: 'string' as const, help: 'chart values YAML (injection settings)' },
   namespace: { type: 'string' as const, help: "the controller's own namespace (never injected); env WEFT_NAMESPACE or POD_NAMESPACE" },
   'log-level': { type: 'string' as const, help: 'trace|debug|info|warn|error|silent (default info)' },
+  kubeconfig: { type: 'string' as const, help: 'kubeconfig file for the API server (default: in-cluster service account, else $KUBECONFIG; none: no Events, no policy watch)' },
 };
 
 const schema = z
@@ -34,6 +39,7 @@ const schema = z
     values: z.string().optional(),
     namespace: z.string().min(1).optional(),
     logLevel: z.enum(LOG_LEVELS).default('info'),
+    kubeconfig: z.string().min(1).optional(),
   })
   .strict();
 
@@ -55,6 +61,12 @@ async function loadPolicyPlugin(log: Logger): Promise<FastifyPluginAsync | undef
   }
 }
 
+/** The API client, when there is a cluster: a named kubeconfig must load; the default may be absent. */
+function kubeClient(kubeconfig: string | undefined, log: Logger): KubeHttp | null {
+  if (kubeconfig !== undefined) return loadKubeHttp(kubeconfig);
+  return defaultKubeHttp((err) => log.warn({ err }, 'cannot load Kubernetes credentials; Events are logged, not sent'));
+}
+
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags('controller', 'The weft admission webhook (POST /inject over HTTPS) and admin endpoints.', specs, schema, argv);
   if (!flags) return 0;
@@ -74,6 +86,9 @@ export async function run(argv: string[]): Promise<number> {
   const metrics = createInjectorMetrics();
   const config = Object.freeze({ values, version: weftVersion(), controllerNamespace: namespace });
 
+  const kube = kubeClient(flags.kubeconfig, log);
+  const events = kube ? createEventQueue(kube, log) : undefined;
+
   const policyPlugin = await loadPolicyPlugin(log);
   const app = await buildControllerApp({
     tls,
@@ -81,7 +96,8 @@ export async function run(argv: string[]): Promise<number> {
     metrics,
     logger: log,
     plugins: policyPlugin ? [policyPlugin] : [],
-    pluginOptions: { namespace, values, registry: metrics.registry, logger: log },
+    pluginOptions: { namespace, values, registry: metrics.registry, logger: log, kube },
+    ...(events ? { recordEvent: (e) => void events.record(e) } : {}),
   });
   let ready = false;
   const admin = buildAdminApp({ registry: metrics.registry, isReady: () => ready, logger: log });
@@ -89,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
   await admin.listen({ port: flags.adminPort, host: flags.address });
   const watcher = watchKeyPair(tls, { certFile: flags.tlsCert, keyFile: flags.tlsKey, log, pollMs: 30_000, apply: (p) => app.server.setSecureContext(p) });
   ready = true;
-  log.info({ port: flags.port, adminPort: flags.adminPort, namespace, policy: policyPlugin !== undefined }, 'weft controller serving');
+  log.info({ port: flags.port, adminPort: flags.adminPort, namespace, policy: policyPlugin !== undefined, cluster: kube?.server.origin ?? null }, 'weft controller serving');
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
@@ -99,6 +115,11 @@ export async function run(argv: string[]): Promise<number> {
       watcher.close();
       await app.close();
       await admin.close();
+      if (events) {
+        // Give queued Events a moment, but never hold the exit on the API server.
+        await Promise.race([events.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
+        events.close();
+      }
       resolve(0);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

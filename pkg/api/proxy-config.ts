@@ -8,6 +8,9 @@ import { LOG_LEVELS } from '../log/index.js';
 export const DEFAULT_OPAQUE_PORTS = [25, 587, 3306, 4444, 5432, 6379, 9300, 11211] as const;
 export const PROBE_KINDS = ['livez', 'readyz', 'startupz'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
+/** Where the injector mounts the projected token (audience "weft") the controller stream needs. */
+export const DEFAULT_TOKEN_DIR = '/var/run/secrets/weft.dev/serviceaccount';
+export const DEFAULT_TOKEN_FILE = `${DEFAULT_TOKEN_DIR}/token`;
 
 export const proxyFlagSpecs: FlagSpecs = {
   mode: { type: 'string', help: 'tproxy|ebpf|none: tproxy listeners get IP_TRANSPARENT; none: no interception' },
@@ -22,6 +25,7 @@ export const proxyFlagSpecs: FlagSpecs = {
   'default-inbound-policy': { type: 'string', help: 'allow|deny when no policy selects the pod (allow)' },
   'policy-file': { type: 'string', help: 'AuthorizationPolicy YAML file, watched' },
   controller: { type: 'string', help: 'policy stream URL of weft controller' },
+  'token-file': { type: 'string', help: `bearer token for --controller, re-read at each connect (${DEFAULT_TOKEN_FILE})` },
   'log-level': { type: 'string', help: `${LOG_LEVELS.join('|')} (info)` },
   'access-log': { type: 'boolean', help: 'one JSON line per connection/request on stdout' },
   'drain-grace-ms': { type: 'string', help: 'on SIGTERM, wait this long for in-flight work (20000)' },
@@ -119,6 +123,7 @@ export const proxyFlagsSchema = z
     defaultInboundPolicy: z.enum(['allow', 'deny'], { error: 'allowed: allow, deny' }).default('allow'),
     policyFile: z.string().min(1).optional(),
     controller: z.url({ error: 'must be a URL' }).optional(),
+    tokenFile: z.string().min(1, 'must be a file path').default(DEFAULT_TOKEN_FILE),
     logLevel: z.enum(LOG_LEVELS, { error: `allowed: ${LOG_LEVELS.join(', ')}` }).default('info'),
     accessLog: z.boolean().default(false),
     drainGraceMs: flag.durationMs().default(20_000),

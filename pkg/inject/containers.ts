@@ -1,6 +1,7 @@
 // The containers and volumes weft adds. Args and env follow docs/flags.md exactly; the
 // privileges per mode are explained in docs/injection.md.
 import type { Container, EnvVar, Probe, SecurityContext, Volume } from '../api/k8s-types.js';
+import { DEFAULT_TOKEN_DIR, DEFAULT_TOKEN_FILE } from '../api/proxy-config.js';
 import type { Values } from '../api/values.js';
 import type { AppProbes } from './probes.js';
 import { resourceList, type Settings } from './settings.js';
@@ -12,6 +13,10 @@ export const HOST_CGROUP_VOLUME = 'weft-host-cgroup';
 export const HOST_BPFFS_VOLUME = 'weft-host-bpffs';
 export const IN_CONTAINER_CGROUP = '/host/sys/fs/cgroup';
 export const IN_CONTAINER_BPFFS = '/host/sys/fs/bpf';
+export const TOKEN_VOLUME = 'weft-token';
+/** The audience the controller's TokenReview asks for (docs/policy.md). */
+export const TOKEN_AUDIENCE = 'weft';
+export const TOKEN_EXPIRATION_SECONDS = 3600;
 
 const fieldEnv = (name: string, fieldPath: string): EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
@@ -75,11 +80,20 @@ export function buildInitContainer(s: Settings, v: Values, version: string): Con
 }
 
 export function buildVolumes(s: Settings, v: Values): Volume[] {
-  if (s.mode === 'tproxy') return [{ name: XTABLES_VOLUME, emptyDir: {} }];
-  return [
-    { name: HOST_CGROUP_VOLUME, hostPath: { path: v.init.ebpf.hostCgroupRoot, type: 'Directory' } },
-    { name: HOST_BPFFS_VOLUME, hostPath: { path: v.init.ebpf.hostBpffs, type: 'Directory' } },
-  ];
+  const out: Volume[] =
+    s.mode === 'tproxy'
+      ? [{ name: XTABLES_VOLUME, emptyDir: {} }]
+      : [
+          { name: HOST_CGROUP_VOLUME, hostPath: { path: v.init.ebpf.hostCgroupRoot, type: 'Directory' } },
+          { name: HOST_BPFFS_VOLUME, hostPath: { path: v.init.ebpf.hostBpffs, type: 'Directory' } },
+        ];
+  if (v.policy.controllerUrl) {
+    // The controller's TokenReview binds the stream to this pod: a token for audience "weft"
+    // only, short-lived and rotated by the kubelet, so it is useless against the API server.
+    const token = { audience: TOKEN_AUDIENCE, expirationSeconds: TOKEN_EXPIRATION_SECONDS, path: DEFAULT_TOKEN_FILE.slice(DEFAULT_TOKEN_DIR.length + 1) };
+    out.push({ name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: token }] } });
+  }
+  return out;
 }
 
 export function proxyArgs(s: Settings, v: Values, drainGraceMs: number): string[] {
@@ -88,7 +102,7 @@ export function proxyArgs(s: Settings, v: Values, drainGraceMs: number): string[
   args.push('--log-level', s.logLevel, '--default-inbound-policy', s.defaultInboundPolicy, '--drain-grace-ms', String(drainGraceMs));
   if (s.opaquePorts.length) args.push('--opaque-ports', list(s.opaquePorts));
   if (v.proxy.accessLog) args.push('--access-log');
-  if (v.policy.controllerUrl) args.push('--controller', v.policy.controllerUrl);
+  if (v.policy.controllerUrl) args.push('--controller', v.policy.controllerUrl, '--token-file', DEFAULT_TOKEN_FILE);
   return args;
 }
 
@@ -137,6 +151,7 @@ export function buildProxyContainer(s: Settings, v: Values, version: string, app
     livenessProbe: adminProbe('/live', admin, { periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 }),
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
+  if (v.policy.controllerUrl) c.volumeMounts = [{ name: TOKEN_VOLUME, mountPath: DEFAULT_TOKEN_DIR, readOnly: true }];
   if (s.nativeSidecar) c.restartPolicy = 'Always';
   else {
     // Classic sidecar: the kubelet runs the next container only after this hook returns,

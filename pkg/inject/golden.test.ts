@@ -12,6 +12,7 @@ import { injectYaml } from './workloads.js';
 
 const VERSION = '0.1.0';
 const custom = parseValuesYaml(readFileSync(`${TESTDATA}values-custom.yaml`, 'utf8'));
+const controller = parseValuesYaml(readFileSync(`${TESTDATA}values-controller.yaml`, 'utf8'));
 const update = process.env.UPDATE_GOLDEN === '1';
 const GOLDEN = `${TESTDATA}golden/`;
 
@@ -40,6 +41,7 @@ const cases: Case[] = [
   { name: 'workloads', fixture: 'workloads.yaml' },
   { name: 'values-custom-simple', fixture: 'pod-simple.yaml', values: custom },
   { name: 'values-custom-exclusions', fixture: 'pod-exclusions.yaml', values: custom },
+  { name: 'values-controller-simple', fixture: 'pod-simple.yaml', values: controller },
 ];
 
 const configOf = (c: Case): InjectConfig => ({ values: c.values ?? defaultValues(), version: VERSION, controllerNamespace: 'weft-system' });

@@ -74,16 +74,38 @@ export class KubeHttp {
   }
 }
 
-/** In a pod: the service account; elsewhere: $KUBECONFIG or ~/.kube/config. */
-export function loadKubeHttp(): KubeHttp {
+/** `file` (a kubeconfig); else in a pod: the service account; elsewhere: $KUBECONFIG or ~/.kube/config. */
+export function loadKubeHttp(file?: string): KubeHttp {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  if (file === undefined) kc.loadFromDefault();
+  else {
+    try {
+      kc.loadFromFile(file);
+    } catch (e) {
+      throw new WeftError(ErrorCodes.BAD_CONFIG, `--kubeconfig ${file}: ${(e as Error).message}`, { field: '--kubeconfig', cause: e });
+    }
+  }
   return new KubeHttp(kc);
 }
 
 /** True when there is a cluster to talk to (in a pod, or a kubeconfig is named). */
 export function clusterAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
   return Boolean(env.KUBERNETES_SERVICE_HOST || env.KUBECONFIG);
+}
+
+/**
+ * The default client when there is a cluster, else null. Credentials that fail to load are
+ * reported through `onError` and also give null: running without a cluster is a supported
+ * mode (Events logged, no policy watch), a crash loop is not.
+ */
+export function defaultKubeHttp(onError: (message: string) => void): KubeHttp | null {
+  if (!clusterAvailable()) return null;
+  try {
+    return loadKubeHttp();
+  } catch (e) {
+    onError((e as Error).message);
+    return null;
+  }
 }
 
 /** A client for one server URL and bearer token (tests, and tools given a URL). */

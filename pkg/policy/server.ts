@@ -10,7 +10,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { parsePolicy } from '../api/policy.js';
 import { isWeftError } from '../errors/index.js';
-import { clusterAvailable, loadKubeHttp, type KubeHttp } from '../k8s/client.js';
+import { defaultKubeHttp, type KubeHttp } from '../k8s/client.js';
 import { POD_NAME_EXTRA, reviewToken, type TokenReviewResult } from '../k8s/token-review.js';
 import type { Logger } from '../log/index.js';
 import { policyControllerMetrics } from '../metrics/policy.js';
@@ -41,13 +41,7 @@ const noCluster: TokenReviewer = {
 };
 
 function defaultKube(log: Logger): KubeHttp | null {
-  if (!clusterAvailable()) return null;
-  try {
-    return loadKubeHttp();
-  } catch (e) {
-    log.warn({ err: (e as Error).message }, 'cannot load Kubernetes credentials; policy server runs without a cluster');
-    return null;
-  }
+  return defaultKubeHttp((err) => log.warn({ err }, 'cannot load Kubernetes credentials; policy server runs without a cluster'));
 }
 
 export const policyPlugin: FastifyPluginAsync<PolicyPluginOptions> = async (app, opts) => {

@@ -18,7 +18,7 @@ export interface ControllerAppOptions {
   plugins?: FastifyPluginAsync[];
   /** Options passed to every plugin. */
   pluginOptions?: Record<string, unknown>;
-  /** Where skip Events go; default: logged (no Kubernetes client in the controller yet). */
+  /** Where skip Events go (must not block: the controller enqueues them); default: logged. */
   recordEvent?: (event: KubeEvent) => void;
   /** Largest accepted body (the API server sends at most ~3 MiB objects). */
   bodyLimit?: number;
