@@ -7,6 +7,8 @@
         "src/sockets.cc",
         "src/relay.cc",
         "src/loop.cc",
+        "src/conn.cc",
+        "src/pool.cc",
         "src/sock_util.cc",
         "src/bpf.cc",
         "src/bpf_query.cc"

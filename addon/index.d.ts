@@ -62,6 +62,43 @@ export interface RelayHandle {
   stats(): { bytesUp: number; bytesDown: number };
 }
 
+/** What the connection pool reports, in batches (one onEvents call per worker wake-up), as
+ * one flat array of records, each starting with its type:
+ *  - `0, id, dir, src, sport, dst, dport` — accepted; answer with start() or reset(). dir 0
+ *    inbound, 1 outbound; dst is the original destination (null when the listener's dstMode
+ *    found none, dport then 0).
+ *  - `1, id, downFd, upFd` — detection saw HTTP/1 and the upstream is connected: both fds are
+ *    the caller's now (non-blocking, TCP_NODELAY; the client's bytes still unread in down).
+ *  - `2, id, downFd, http` — a start() with handoff finished detecting (http 1 or 0): the
+ *    client fd is the caller's now.
+ *  - `3, id, reason, error, bytesUp, bytesDown` — ended, both fds closed (RST unless reason is
+ *    "eof"); connect failures end with connect_refused | connect_timeout | connect_error;
+ *    error is an errno name or null.
+ *  - `4, listenerId` — unlisten() finished: the listening fd is closed.
+ *  - `5, listenerId, error` — accept(2) failed (EMFILE…); that listener pauses ~100 ms. */
+export type ConnEvents = ReadonlyArray<number | string | null>;
+
+/** The proxy's native connection path (addon/src/pool.cc): accepts on worker threads,
+ * detects HTTP/1 by peeking, connects upstream and relays with splice — JS only decides. */
+export interface ConnPool {
+  /** Accept on a listening fd (the pool owns it from now on). direction: 0 inbound, 1
+   * outbound; dstMode: 0 getsockname, 1 SO_ORIGINAL_DST, 2 SO_ORIGINAL_DST else getsockname.
+   * Returns the listener id. */
+  listen(fd: number, direction: 0 | 1, dstMode: 0 | 1 | 2): number;
+  /** Stop accepting and close the fd; a t: 4 event follows. */
+  unlisten(listenerId: number): void;
+  /** Go on with an accepted connection: connect to address:port (SO_MARK `mark` unless 0),
+   * detect HTTP/1 for up to detectTimeoutMs (0: opaque at once; upstream bytes first also
+   * mean opaque), then relay, closing after idleTimeoutMs without traffic (0: never). With
+   * handoff, only detect, then hand the client fd back (t: 2) without connecting. */
+  start(id: number, address: string, port: number, mark: number, connectTimeoutMs: number, detectTimeoutMs: number, idleTimeoutMs: number, handoff: boolean): void;
+  /** RST the connection: before start a refusal (no event when silent), after it an abort
+   * (t: 3 with reason "aborted"). Unknown or finished ids are ignored. */
+  reset(id: number, silent?: boolean): void;
+  /** Close every listener and reset every connection of this pool; no events after. */
+  close(): void;
+}
+
 /** exports.bpf: the libbpf loader of the eBPF interception (src/bpf.cc, src/bpf_query.cc).
  * Errors carry .code = errno name and .syscall = the step (open, load, attach, pin, …);
  * a verifier refusal includes the tail of libbpf's log in the message. */
@@ -129,6 +166,9 @@ export interface Native {
   /** Addon version (semver) and the Node-API version it was built for. */
   readonly version: string;
   readonly napiVersion: number;
+  /** Empty pipes each relay worker keeps for reuse (two fds each): a relay then costs no
+   * pipe2/fcntl/close. Pipes still holding bytes are never pooled. */
+  readonly pipePoolMax: number;
 
   /** socket + options + bind + listen; returns a non-blocking fd that Node can adopt with
    * net.Server.listen({ fd }). */
@@ -158,6 +198,10 @@ export interface Native {
    * empty) is written to `downFd` first. Half-close is honoured both ways; RST is
    * propagated as RST. `done` is called once on the JS thread. */
   relay(downFd: number, upFd: number, head: Buffer | null, tail: Buffer | null, opts: RelayOptions, done: (r: RelayResult) => void): RelayHandle;
+
+  /** The native connection path; `httpMethods` are the request-line starts ("GET ", …)
+   * that mean HTTP/1. */
+  connPool(opts: { httpMethods: string[]; onEvents: (events: ConnEvents) => void }): ConnPool;
 
   /** Set SO_LINGER {on, 0} and close: the peer sees RST. For refusing a connection. */
   resetAndClose(fd: number): void;

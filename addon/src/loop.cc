@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The relay worker threads. Each runs one edge-triggered epoll loop: every relay socket is
-// registered once for IN|OUT|RDHUP; a direction stops only on EAGAIN (its socket empty or
-// its destination full), so the next edge on either socket resumes it. Backpressure comes
-// from the pipe: nothing is read while the pipe still holds bytes the destination refused,
-// so per-relay memory is bounded by the pipe capacity. The pump loop allocates nothing.
+// The worker threads: one epoll loop each, a command queue the JS thread posts to (woken by
+// an eventfd), deadlines, a pool of empty pipes, and the end-of-iteration flush that turns
+// everything that happened in one wake-up into one JS callback per sink.
 #include "loop.h"
 
 #include <fcntl.h>
@@ -11,7 +9,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,8 +16,9 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
+
+#include "conn.h"
 
 namespace weft {
 
@@ -30,343 +28,308 @@ int64_t NowMs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void CloseFd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
+// Above this many accepted connections waiting for JS, listeners stop accepting (the kernel's
+// backlog then holds new ones): a stalled JS thread cannot make the worker accept without bound.
+static constexpr size_t kMaxUndecided = 4096;
+
+
+struct WakeEntry final : PollEntry {
+  int fd = -1;
+  void OnEvent(Worker& w, uint32_t) override {
+    uint64_t v;
+    while (::read(fd, &v, sizeof(v)) > 0) {
+    }
+    (void)w;
+  }
+};
+
+Worker::Worker(unsigned index, uv_loop_t* loop) : index_(index), loop_(loop), now_(NowMs()) {
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  if (ep_ >= 0) wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (ep_ < 0 || wakeFd_ < 0) {
+    initErr_ = errno;
+    if (ep_ >= 0) ::close(ep_);
+    ep_ = -1;
+    return;
+  }
+  auto* wake = new WakeEntry();  // lives as long as the worker (forever)
+  wake->fd = wakeFd_;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = static_cast<PollEntry*>(wake);
+  epoll_ctl(ep_, EPOLL_CTL_ADD, wakeFd_, &ev);
+  conns_.reserve(1024);
+  timed_.reserve(1024);
+  grave_.reserve(64);
+  if (loop_) {
+    // Node's loop polls our epoll fd (readable while it has ready events). Neither handle
+    // keeps the process alive: listeners and live relays do, through their sinks.
+    uv_poll_init(loop_, &poll_, ep_);
+    poll_.data = this;
+    uv_poll_start(&poll_, UV_READABLE, OnPoll);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    uv_timer_init(loop_, &timer_);
+    timer_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+    return;
+  }
+  // Signals belong to Node's main thread.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  std::thread([this] { Run(); }).detach();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-static void SetRstOnClose(int fd) {
-  linger l{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+void Worker::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cmds_.push_back(std::move(fn));
+  }
+  // An inline worker that is running (JS answering a batch) picks it up before it returns.
+  if (loop_ && driving_) return;
+  uint64_t one = 1;
+  ssize_t n = ::write(wakeFd_, &one, sizeof(one));
+  (void)n;
 }
 
-Relay::~Relay() {
-  // Normally closed by the worker; this covers a relay that never reached one.
-  for (auto& f : fd) CloseFd(f);
-  for (auto& d : dir) {
-    CloseFd(d.pipeR);
-    CloseFd(d.pipeW);
+int Worker::Poll(int timeoutMs) {
+  epoll_event evs[kEventBatch];
+  int n = epoll_wait(ep_, evs, kEventBatch, timeoutMs);
+  now_ = NowMs();
+  for (int i = 0; i < n; i++) static_cast<PollEntry*>(evs[i].data.ptr)->OnEvent(*this, evs[i].events);
+  return n < 0 ? 0 : n;
+}
+
+bool Worker::RunCommands() {
+  std::vector<std::function<void()>> cmds;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cmds.swap(cmds_);
+  }
+  for (auto& c : cmds) c();
+  return !cmds.empty();
+}
+
+void Worker::Settle() {
+  if (now_ >= nextCheckMs_) CheckTimers();
+  // Flushing may call JS (inline), which may post commands or touch dirty_: take a copy.
+  std::vector<ConnSink*> dirty;
+  dirty.swap(dirty_);
+  for (ConnSink* s : dirty) s->Flush(loop_ != nullptr);
+  // Events earlier in this pass may still point at these, so free only now.
+  grave_.clear();
+}
+
+void Worker::Run() {
+  char name[16];
+  snprintf(name, sizeof(name), "weft-relay-%u", index_);
+  pthread_setname_np(pthread_self(), name);
+  for (;;) {
+    int timeout = -1;
+    if (nextCheckMs_ != INT64_MAX) timeout = static_cast<int>(std::clamp<int64_t>(nextCheckMs_ - NowMs(), 0, INT_MAX));
+    Poll(timeout);
+    RunCommands();
+    Settle();
   }
 }
 
-class Worker {
- public:
-  Worker() {
-    ep_ = epoll_create1(EPOLL_CLOEXEC);
-    if (ep_ >= 0) wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (ep_ < 0 || wakeFd_ < 0) {
-      initErr_ = errno;
-      CloseFd(ep_);
-      return;
-    }
-    wake_.kind = PollEntry::kWake;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = &wake_;
-    epoll_ctl(ep_, EPOLL_CTL_ADD, wakeFd_, &ev);
-    relays_.reserve(1024);
-    connects_.reserve(256);
-    graveRelays_.reserve(64);
-    // Signals belong to Node's main thread.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    std::thread([this] { Run(); }).detach();
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+void Worker::Drive() {
+  if (driving_) return;
+  driving_ = true;
+  for (int round = 0; round < 16; round++) {
+    int n = Poll(0);
+    RunCommands();
+    Settle();
+    // What JS decided in that flush (start, reset for the connections it was told of) is
+    // carried out now, with no extra epoll_wait or loop turn: accept → decide → connect
+    // costs a single wake-up.
+    for (int i = 0; i < 64 && RunCommands(); i++) Settle();
+    if (n < kEventBatch) break;
   }
-
-  int initErr() const { return initErr_; }
-
-  void Post(std::shared_ptr<Relay> add, std::shared_ptr<Relay> abort, std::unique_ptr<ConnectOp> conn) {
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      if (add) addQ_.push_back(std::move(add));
-      if (abort) abortQ_.push_back(std::move(abort));
-      if (conn) connQ_.push_back(conn.release());
-    }
+  driving_ = false;
+  bool more;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    more = !cmds_.empty();
+  }
+  if (more) {
+    // Posted while driving (no wake-up was written): come back on the next loop turn.
     uint64_t one = 1;
     ssize_t n = ::write(wakeFd_, &one, sizeof(one));
     (void)n;
   }
+  if (nextCheckMs_ != INT64_MAX) {
+    uint64_t in = static_cast<uint64_t>(std::max<int64_t>(nextCheckMs_ - NowMs(), 0));
+    uv_timer_start(&timer_, OnTimer, in, 0);
+  } else {
+    uv_timer_stop(&timer_);
+  }
+}
 
- private:
-  void Run() {
-    pthread_setname_np(pthread_self(), "weft-relay");
-    epoll_event evs[128];
-    for (;;) {
-      int timeout = -1;
-      if (nextCheckMs_ != INT64_MAX) timeout = static_cast<int>(std::clamp<int64_t>(nextCheckMs_ - NowMs(), 0, INT_MAX));
-      int n = epoll_wait(ep_, evs, 128, timeout);
-      now_ = NowMs();
-      for (int i = 0; i < n; i++) {
-        auto* pe = static_cast<PollEntry*>(evs[i].data.ptr);
-        switch (pe->kind) {
-          case PollEntry::kWake: TakeCommands(); break;
-          case PollEntry::kRelaySide: OnRelayEvent(static_cast<RelaySide*>(pe), evs[i].events); break;
-          case PollEntry::kConnect: OnConnectEvent(static_cast<ConnectOp*>(pe)); break;
-        }
+void Worker::OnPoll(uv_poll_t* h, int, int) { static_cast<Worker*>(h->data)->Drive(); }
+void Worker::OnTimer(uv_timer_t* h) { static_cast<Worker*>(h->data)->Drive(); }
+
+uint64_t Worker::NextConnId() { return (++seq_ << 3) | index_; }
+
+bool Worker::Register(int fd, uint32_t events, PollEntry* e) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = e;
+  return epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool Worker::Modify(int fd, uint32_t events, PollEntry* e) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = e;
+  return epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void Worker::Unregister(int fd) { epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr); }
+
+void Worker::Dirty(ConnSink* s) {
+  if (std::find(dirty_.begin(), dirty_.end(), s) == dirty_.end()) dirty_.push_back(s);
+}
+
+void Worker::Wake(int64_t dueMs) { nextCheckMs_ = std::min(nextCheckMs_, dueMs); }
+
+void Worker::AddTimed(Timed* t) {
+  if (t->timedSlot != SIZE_MAX) return;
+  t->timedSlot = timed_.size();
+  timed_.push_back(t);
+  Wake(t->Due());
+}
+
+void Worker::RemoveTimed(Timed* t) {
+  if (t->timedSlot == SIZE_MAX) return;
+  Timed* last = timed_.back();
+  timed_[t->timedSlot] = last;
+  last->timedSlot = t->timedSlot;
+  timed_.pop_back();
+  t->timedSlot = SIZE_MAX;
+}
+
+// Deadlines only move later (activity) or are added through Wake(), so an early wake-up just
+// recomputes; a floor keeps the scan rate bounded with many idle relays.
+void Worker::CheckTimers() {
+  int64_t next = INT64_MAX;
+  for (size_t i = 0; i < timed_.size();) {
+    Timed* t = timed_[i];
+    int64_t due = t->Due();
+    if (due <= now_) {
+      t->OnDue(*this);
+      // OnDue may have removed t (another entry then sits in slot i) or kept it with a
+      // later deadline.
+      if (i < timed_.size() && timed_[i] == t) {
+        next = std::min(next, t->Due());
+        i++;
       }
-      if (now_ >= nextCheckMs_) CheckTimers();
-      // Events later in the same batch may still point at these, so free only now.
-      graveRelays_.clear();
+      continue;
+    }
+    next = std::min(next, due);
+    i++;
+  }
+  for (Listener* l : listeners_) {
+    if (l->retryAtMs) next = std::min(next, l->retryAtMs);
+    if (l->retryAtMs && l->retryAtMs <= now_) {
+      l->retryAtMs = 0;
+      if (!paused_ && Modify(l->fd, EPOLLIN, l)) l->paused = false;
     }
   }
+  nextCheckMs_ = next == INT64_MAX ? next : std::max(next, now_ + 5);
+}
 
-  void TakeCommands() {
-    uint64_t v;
-    while (::read(wakeFd_, &v, sizeof(v)) > 0) {
-    }
-    std::vector<std::shared_ptr<Relay>> adds, aborts;
-    std::vector<ConnectOp*> conns;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      adds.swap(addQ_);
-      aborts.swap(abortQ_);
-      conns.swap(connQ_);
-    }
-    for (auto& r : adds) AddRelay(std::move(r));
-    for (auto& r : aborts)
-      if (!r->finished.load() && r->worker == this) Finish(r.get(), RelayReason::kAborted, 0);
-    for (auto* c : conns) AddConnect(std::unique_ptr<ConnectOp>(c));
+void Worker::AddConn(std::shared_ptr<Conn> c) {
+  Conn* p = c.get();
+  p->self = c;
+  conns_.emplace(p->id, std::move(c));
+}
+
+Conn* Worker::FindConn(uint64_t id) {
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : it->second.get();
+}
+
+void Worker::DropConn(Conn* c) {
+  RemoveTimed(c);
+  auto it = conns_.find(c->id);
+  if (it != conns_.end()) {
+    grave_.push_back(std::move(it->second));
+    conns_.erase(it);
   }
+  if (c->self) grave_.push_back(std::move(c->self));
+}
 
-  void AddRelay(std::shared_ptr<Relay> r) {
-    Relay* p = r.get();
-    p->self = std::move(r);
-    p->slot = relays_.size();
-    relays_.push_back(p);
-    p->lastActiveMs = now_;
-    if (p->idleMs) nextCheckMs_ = std::min(nextCheckMs_, now_ + p->idleMs);
-    for (int s = 0; s < 2; s++) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      ev.data.ptr = &p->side[s];
-      if (epoll_ctl(ep_, EPOLL_CTL_ADD, p->fd[s], &ev) < 0) {
-        Finish(p, RelayReason::kError, errno);
-        return;
-      }
-    }
-    // The initial edge (sockets writable) starts the pumps; nothing more to do here.
+bool Worker::TakePipe(int* r, int* w, size_t* cap) {
+  if (pipes_.empty()) return false;
+  Pipe p = pipes_.back();
+  pipes_.pop_back();
+  *r = p.r;
+  *w = p.w;
+  *cap = p.cap;
+  return true;
+}
+
+void Worker::ReturnPipe(int r, int w, size_t cap) {
+  if (pipes_.size() >= kMaxPooledPipes) {
+    ::close(r);
+    ::close(w);
+    return;
   }
+  pipes_.push_back({r, w, cap});
+}
 
-  void OnRelayEvent(RelaySide* side, uint32_t events) {
-    Relay* r = side->relay;
-    if (r->finished.load(std::memory_order_relaxed)) return;
-    int s = side == &r->side[0] ? 0 : 1;
-    if (events & EPOLLERR) {
-      int soerr = 0;
-      socklen_t len = sizeof(soerr);
-      if (getsockopt(r->fd[s], SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr) {
-        Fail(r, soerr);
-        return;
-      }
-    }
-    // Direction s reads this socket and stalls only on its EPOLLIN; direction 1-s writes
-    // it and stalls only on its EPOLLOUT. Pumping just what the event can have unblocked
-    // saves a syscall per event on the latency path.
-    constexpr uint32_t kAny = EPOLLERR | EPOLLHUP;
-    if ((events & (EPOLLIN | EPOLLRDHUP | kAny)) && !Pump(r, r->dir[s])) return;
-    if ((events & (EPOLLOUT | kAny)) && !Pump(r, r->dir[1 - s])) return;
-    if (r->dir[0].done && r->dir[1].done) Finish(r, RelayReason::kEof, 0);
+void Worker::AddListener(Listener* l) { listeners_.push_back(l); }
+
+void Worker::RemoveListener(Listener* l) { listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), l), listeners_.end()); }
+
+void Worker::NoteAccepted() {
+  if (++undecided_ < kMaxUndecided || paused_) return;
+  paused_ = true;
+  for (Listener* l : listeners_) {
+    if (!l->paused && Modify(l->fd, 0, l)) l->paused = true;
   }
+}
 
-  // Moves bytes for one direction until it would block. Returns false if the relay ended.
-  bool Pump(Relay* r, Direction& d) {
-    if (d.done) return true;
-    for (;;) {
-      while (d.preOff < d.pre.size()) {
-        ssize_t n = ::send(d.dst, d.pre.data() + d.preOff, d.pre.size() - d.preOff, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-          d.preOff += static_cast<size_t>(n);
-          d.bytes->fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-          r->lastActiveMs = now_;
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return true;
-        return Fail(r, n < 0 ? errno : EIO);
-      }
-      while (d.inPipe > 0) {
-        ssize_t n = splice(d.pipeR, nullptr, d.dst, nullptr, d.inPipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (n > 0) {
-          d.inPipe -= static_cast<size_t>(n);
-          d.bytes->fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-          r->lastActiveMs = now_;
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return true;
-        return Fail(r, n < 0 ? errno : EIO);
-      }
-      if (d.eof) {
-        // Half-close: the source is done and everything it sent is forwarded.
-        ::shutdown(d.dst, SHUT_WR);
-        d.done = true;
-        return true;
-      }
-      ssize_t n = splice(d.src, nullptr, d.pipeW, nullptr, d.cap, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-      if (n > 0) {
-        d.inPipe = static_cast<size_t>(n);
-        r->lastActiveMs = now_;
-        continue;
-      }
-      if (n == 0) {
-        d.eof = true;
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) return true;
-      return Fail(r, errno);
-    }
+void Worker::NoteDecided() {
+  if (undecided_ > 0) undecided_--;
+  if (!paused_ || undecided_ > kMaxUndecided / 2) return;
+  paused_ = false;
+  for (Listener* l : listeners_) {
+    if (l->paused && !l->retryAtMs && Modify(l->fd, EPOLLIN, l)) l->paused = false;
   }
-
-  bool Fail(Relay* r, int err) {
-    bool reset = err == ECONNRESET || err == EPIPE;
-    Finish(r, reset ? RelayReason::kReset : RelayReason::kError, reset ? 0 : err);
-    return false;
-  }
-
-  void Finish(Relay* r, RelayReason reason, int err) {
-    if (r->self == nullptr) return;  // already finished here
-    r->finished.store(true);
-    r->reason = reason;
-    r->err = err;
-    for (int s = 0; s < 2; s++) {
-      if (r->fd[s] < 0) continue;
-      epoll_ctl(ep_, EPOLL_CTL_DEL, r->fd[s], nullptr);
-      // Anything but a clean close in both directions is propagated as RST.
-      if (reason != RelayReason::kEof) SetRstOnClose(r->fd[s]);
-      CloseFd(r->fd[s]);
-    }
-    for (auto& d : r->dir) {
-      CloseFd(d.pipeR);
-      CloseFd(d.pipeW);
-      std::vector<char>().swap(d.pre);
-    }
-    Relay* last = relays_.back();
-    relays_[r->slot] = last;
-    last->slot = r->slot;
-    relays_.pop_back();
-    std::shared_ptr<Relay> self = std::move(r->self);
-    graveRelays_.push_back(self);
-    DeliverRelayResult(std::move(self));
-  }
-
-  void AddConnect(std::unique_ptr<ConnectOp> op) {
-    if (op->err != 0 || op->fd < 0) {
-      int err = op->err ? op->err : EBADF;
-      return CompleteConnect(std::move(op), err, false);
-    }
-    op->kind = PollEntry::kConnect;
-    op->deadlineMs = now_ + op->timeoutMs;
-    epoll_event ev{};
-    ev.events = EPOLLOUT | EPOLLET;
-    ev.data.ptr = op.get();
-    if (epoll_ctl(ep_, EPOLL_CTL_ADD, op->fd, &ev) < 0) {
-      int err = errno;
-      return CompleteConnect(std::move(op), err, false);
-    }
-    nextCheckMs_ = std::min(nextCheckMs_, op->deadlineMs);
-    op->slot = connects_.size();
-    connects_.push_back(op.release());
-  }
-
-  void OnConnectEvent(ConnectOp* op) {
-    int soerr = 0;
-    socklen_t len = sizeof(soerr);
-    if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
-    if (soerr == 0) {
-      // Writable without an error can still be a spurious edge: make sure it is connected.
-      sockaddr_storage ss;
-      socklen_t sl = sizeof(ss);
-      if (getpeername(op->fd, reinterpret_cast<sockaddr*>(&ss), &sl) < 0) {
-        if (errno == ENOTCONN) return;
-        soerr = errno;
-      }
-    }
-    Unlist(op);
-    CompleteConnect(std::unique_ptr<ConnectOp>(op), soerr, true);
-  }
-
-  void Unlist(ConnectOp* op) {
-    ConnectOp* last = connects_.back();
-    connects_[op->slot] = last;
-    last->slot = op->slot;
-    connects_.pop_back();
-  }
-
-  void CompleteConnect(std::unique_ptr<ConnectOp> op, int err, bool registered) {
-    if (registered) epoll_ctl(ep_, EPOLL_CTL_DEL, op->fd, nullptr);
-    op->err = err;
-    if (err) CloseFd(op->fd);
-    DeliverConnectResult(std::move(op));
-  }
-
-  // Idle relays and overdue connects. Deadlines only move later (activity), so an early
-  // wake-up just recomputes; a floor keeps the scan rate bounded with many relays.
-  void CheckTimers() {
-    int64_t next = INT64_MAX;
-    for (size_t i = 0; i < relays_.size();) {
-      Relay* r = relays_[i];
-      if (r->idleMs) {
-        int64_t due = r->lastActiveMs + r->idleMs;
-        if (due <= now_) {
-          Finish(r, RelayReason::kIdle, 0);  // swaps another relay into slot i
-          continue;
-        }
-        next = std::min(next, due);
-      }
-      i++;
-    }
-    for (size_t i = 0; i < connects_.size();) {
-      ConnectOp* op = connects_[i];
-      if (op->deadlineMs <= now_) {
-        Unlist(op);
-        CompleteConnect(std::unique_ptr<ConnectOp>(op), ETIMEDOUT, true);
-        continue;
-      }
-      next = std::min(next, op->deadlineMs);
-      i++;
-    }
-    nextCheckMs_ = next == INT64_MAX ? next : std::max(next, now_ + 10);
-  }
-
-  int ep_ = -1;
-  int wakeFd_ = -1;
-  int initErr_ = 0;
-  PollEntry wake_{};
-  int64_t now_ = NowMs();
-  int64_t nextCheckMs_ = INT64_MAX;
-  std::vector<Relay*> relays_;
-  std::vector<ConnectOp*> connects_;
-  std::vector<std::shared_ptr<Relay>> graveRelays_;
-  std::mutex mu_;
-  std::vector<std::shared_ptr<Relay>> addQ_, abortQ_;
-  std::vector<ConnectOp*> connQ_;
-};
+}
 
 // The pool lives for the whole process: its threads are detached and never joined, so it is
 // deliberately never destroyed (a static std::thread would terminate the process at exit).
+// WEFT_RELAY_THREADS: 0 (default) one inline worker on Node's loop; 1..8 that many threads.
+static uv_loop_t* g_loop = nullptr;
+static int ThreadCount() {
+  const char* e = std::getenv("WEFT_RELAY_THREADS");
+  return e ? std::clamp(std::atoi(e), 0, 8) : 0;
+}
+static uv_loop_t* LoopFor() { return ThreadCount() == 0 ? g_loop : nullptr; }
 static std::vector<Worker*>& Pool() {
   static std::vector<Worker*>* pool = [] {
-    int n = 1;
-    if (const char* e = std::getenv("WEFT_RELAY_THREADS")) n = std::clamp(std::atoi(e), 1, 8);
+    int n = std::max(ThreadCount(), 1);
     auto* p = new std::vector<Worker*>();
-    for (int i = 0; i < n; i++) p->push_back(new Worker());
+    for (int i = 0; i < n; i++) p->push_back(new Worker(static_cast<unsigned>(i), LoopFor()));
     return p;
   }();
   return *pool;
 }
 
-int PoolError() {
+int PoolError(Napi::Env env) {
   static std::mutex mu;
   std::lock_guard<std::mutex> g(mu);
+  if (g_loop == nullptr) napi_get_uv_event_loop(env, &g_loop);
   auto& pool = Pool();
   for (size_t i = 0; i < pool.size(); i++) {
     if (pool[i]->initErr() == 0) continue;
     // Out of fds when the pool was first needed: try again now rather than fail forever.
     int err = pool[i]->initErr();
-    Worker* fresh = new Worker();
+    Worker* fresh = new Worker(static_cast<unsigned>(i), LoopFor());
     if (fresh->initErr()) {
       delete fresh;
       return err;
@@ -376,25 +339,18 @@ int PoolError() {
   return 0;
 }
 
-static Worker* Pick() {
+Worker* PickWorker() {
   static std::atomic<unsigned> next{0};
   auto& pool = Pool();
   return pool[next.fetch_add(1, std::memory_order_relaxed) % pool.size()];
 }
 
-void SubmitRelay(std::shared_ptr<Relay> r) {
-  Worker* w = Pick();
-  r->worker = w;
-  r->side[0].kind = r->side[1].kind = PollEntry::kRelaySide;
-  r->side[0].relay = r->side[1].relay = r.get();
-  w->Post(std::move(r), nullptr, nullptr);
+Worker* WorkerOf(uint64_t id) {
+  auto& pool = Pool();
+  size_t i = id & 7;
+  return i < pool.size() ? pool[i] : nullptr;
 }
 
-void AbortRelay(const std::shared_ptr<Relay>& r) {
-  if (r->finished.load() || r->worker == nullptr) return;
-  r->worker->Post(nullptr, r, nullptr);
-}
-
-void SubmitConnect(std::unique_ptr<ConnectOp> op) { Pick()->Post(nullptr, nullptr, std::move(op)); }
+size_t PoolSize() { return Pool().size(); }
 
 }  // namespace weft

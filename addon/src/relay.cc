@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// relay(downFd, upFd, head, tail, opts, done): validates, dup()s both sockets, makes the
-// two pipes and hands the relay to a worker (loop.cc). The JS handle keeps the Relay alive
-// for abort() and stats(); done() runs once on the JS thread through a ThreadSafeFunction.
+// relay(downFd, upFd, head, tail, opts, done): validates, dup()s both sockets and hands
+// them to a worker as a connection already relaying (conn.cc). The JS handle keeps the
+// connection alive for abort() and stats(); done() runs once on the JS thread through a
+// ThreadSafeFunction. The proxy's own accepted connections use the pool instead (pool.cc).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,6 +11,7 @@
 
 #include <cerrno>
 
+#include "conn.h"
 #include "loop.h"
 #include "sock_util.h"
 #include "weft.h"
@@ -20,37 +22,47 @@ static const char* kRelayUsage =
     "relay(downFd: number, upFd: number, head: Buffer | null, tail: Buffer | null, "
     "opts: { idleTimeoutMs: number, pipeSize?: number }, done: (r) => void)";
 
-static const char* ReasonName(RelayReason r) {
-  switch (r) {
-    case RelayReason::kEof: return "eof";
-    case RelayReason::kReset: return "reset";
-    case RelayReason::kIdle: return "idle";
-    case RelayReason::kError: return "error";
-    case RelayReason::kAborted: return "aborted";
+// The sink of one relay() call: its result goes to its own `done` callback.
+class RelaySink final : public ConnSink {
+ public:
+  explicit RelaySink(Napi::ThreadSafeFunction tsfn) : tsfn_(std::move(tsfn)) {}
+  void OnAccepted(Conn&) override {}
+  void OnHttp(Conn&, int, int) override {}
+  void OnDetected(Conn&, int, bool) override {}
+  void OnListenerClosed(uint32_t) override {}
+  void OnAcceptError(uint32_t, int) override {}
+  void OnClosed(Conn& c) override {
+    result_ = {c.dir[0].bytes.load(), c.dir[1].bytes.load(), c.reason, c.err};
+    done_ = true;
   }
-  return "error";
-}
+  void Flush(bool) override {
+    if (!done_ || delivered_) return;
+    delivered_ = true;
+    auto* data = new Result(result_);
+    napi_status st = tsfn_.NonBlockingCall(data, [](Napi::Env env, Napi::Function done, Result* r) {
+      std::unique_ptr<Result> own(r);
+      if (env == nullptr) return;
+      Napi::Object res = Napi::Object::New(env);
+      res.Set("bytesUp", Napi::Number::New(env, static_cast<double>(r->up)));
+      res.Set("bytesDown", Napi::Number::New(env, static_cast<double>(r->down)));
+      res.Set("reason", EndReasonName(r->reason));
+      if (r->reason == EndReason::kError && r->err) res.Set("error", ErrnoName(r->err));
+      done.Call({res});
+    });
+    if (st != napi_ok) delete data;
+    tsfn_.Release();
+  }
 
-struct RelayDone {
-  std::shared_ptr<Relay> relay;
+ private:
+  struct Result {
+    uint64_t up, down;
+    EndReason reason;
+    int err;
+  };
+  Napi::ThreadSafeFunction tsfn_;
+  Result result_{};
+  bool done_ = false, delivered_ = false;
 };
-
-void DeliverRelayResult(std::shared_ptr<Relay> r) {
-  auto* data = new RelayDone{r};
-  napi_status st = r->tsfn.NonBlockingCall(data, [](Napi::Env env, Napi::Function done, RelayDone* d) {
-    std::unique_ptr<RelayDone> own(d);
-    if (env == nullptr) return;
-    Relay* rl = own->relay.get();
-    Napi::Object res = Napi::Object::New(env);
-    res.Set("bytesUp", Napi::Number::New(env, static_cast<double>(rl->bytesUp.load())));
-    res.Set("bytesDown", Napi::Number::New(env, static_cast<double>(rl->bytesDown.load())));
-    res.Set("reason", ReasonName(rl->reason));
-    if (rl->reason == RelayReason::kError && rl->err) res.Set("error", ErrnoName(rl->err));
-    done.Call({res});
-  });
-  if (st != napi_ok) delete data;
-  r->tsfn.Release();
-}
 
 // Takes a private reference to the socket: the relay owns its copy, whatever JS does next.
 static int DupSocket(Napi::Env env, int fd, const char* which) {
@@ -78,22 +90,6 @@ static int DupSocket(Napi::Env env, int fd, const char* which) {
   return d;
 }
 
-static bool MakePipe(Napi::Env env, Direction& d, size_t want) {
-  int p[2];
-  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
-    ErrnoError(env, "pipe2", errno).ThrowAsJavaScriptException();
-    return false;
-  }
-  d.pipeR = p[0];
-  d.pipeW = p[1];
-  // Above fs.pipe-max-size or pipe-user-pages-soft the kernel refuses (EPERM): keep the
-  // default size then; the relay works with any capacity.
-  fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(want));
-  int cap = fcntl(p[1], F_GETPIPE_SZ);
-  d.cap = cap > 0 ? static_cast<size_t>(cap) : 4096;
-  return true;
-}
-
 static bool OptBuffer(Napi::Env env, Napi::Value v, const char* name, std::vector<char>* out) {
   if (v.IsNull() || v.IsUndefined()) return true;
   if (!v.IsBuffer()) {
@@ -117,51 +113,54 @@ static Napi::Value RelayFn(const Napi::CallbackInfo& info) {
     ThrowUsage(env, kRelayUsage, "opts must be an object and done a function");
     return env.Undefined();
   }
-  auto r = std::make_shared<Relay>();
-  if (!OptBuffer(env, info[2], "head", &r->dir[0].pre) || !OptBuffer(env, info[3], "tail", &r->dir[1].pre))
+  auto c = std::make_shared<Conn>();
+  if (!OptBuffer(env, info[2], "head", &c->dir[0].pre) || !OptBuffer(env, info[3], "tail", &c->dir[1].pre))
     return env.Undefined();
   Napi::Object opts = info[4].As<Napi::Object>();
   int64_t idle = 0, pipeSize = 65536;
   if (!OptInt(opts, "idleTimeoutMs", 0, 0x7fffffff, kRelayUsage, &idle, true) ||
       !OptInt(opts, "pipeSize", 4096, 64 << 20, kRelayUsage, &pipeSize))
     return env.Undefined();
-  r->idleMs = static_cast<uint32_t>(idle);
-  if (int err = PoolError()) {
+  c->idleMs = static_cast<uint32_t>(idle);
+  c->pipeSize = static_cast<uint32_t>(pipeSize);
+  if (int err = PoolError(env)) {
     ErrnoError(env, "epoll_create1", err).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-
-  if ((r->fd[0] = DupSocket(env, downFd, "downFd")) < 0) return env.Undefined();
-  if ((r->fd[1] = DupSocket(env, upFd, "upFd")) < 0) return env.Undefined();
-  for (int i = 0; i < 2; i++) {
-    Direction& d = r->dir[i];
-    d.src = r->fd[i];
-    d.dst = r->fd[1 - i];
-    d.bytes = i == 0 ? &r->bytesUp : &r->bytesDown;
-    if (!MakePipe(env, d, static_cast<size_t>(pipeSize))) return env.Undefined();
-  }
-  r->tsfn = Napi::ThreadSafeFunction::New(env, info[5].As<Napi::Function>(), "weft.relay", 0, 1);
+  if ((c->fd[0] = DupSocket(env, downFd, "downFd")) < 0) return env.Undefined();
+  if ((c->fd[1] = DupSocket(env, upFd, "upFd")) < 0) return env.Undefined();
+  Worker* w = PickWorker();
+  c->sink = std::make_shared<RelaySink>(Napi::ThreadSafeFunction::New(env, info[5].As<Napi::Function>(), "weft.relay", 0, 1));
 
   Napi::Object handle = Napi::Object::New(env);
   // Each function holds its own reference: either may outlive the handle object.
+  struct Ref {
+    std::shared_ptr<Conn> conn;
+    Worker* worker;
+  };
   auto bind = [&](const char* name, Napi::Function::Callback cb) {
-    auto* ref = new std::shared_ptr<Relay>(r);
+    auto* ref = new Ref{c, w};
     Napi::Function f = Napi::Function::New(env, cb, name, ref);
-    f.AddFinalizer([](Napi::Env, std::shared_ptr<Relay>* p) { delete p; }, ref);
+    f.AddFinalizer([](Napi::Env, Ref* p) { delete p; }, ref);
     handle.Set(name, f);
   };
   bind("abort", [](const Napi::CallbackInfo& ci) -> Napi::Value {
-    AbortRelay(*static_cast<std::shared_ptr<Relay>*>(ci.Data()));
+    auto* ref = static_cast<Ref*>(ci.Data());
+    if (!ref->conn->finished.load()) {
+      std::shared_ptr<Conn> conn = ref->conn;
+      Worker* wk = ref->worker;
+      wk->Post([conn, wk] { ResetConn(*wk, conn.get(), false); });
+    }
     return ci.Env().Undefined();
   });
   bind("stats", [](const Napi::CallbackInfo& ci) -> Napi::Value {
-    Relay* rl = static_cast<std::shared_ptr<Relay>*>(ci.Data())->get();
+    Conn* cn = static_cast<Ref*>(ci.Data())->conn.get();
     Napi::Object s = Napi::Object::New(ci.Env());
-    s.Set("bytesUp", Napi::Number::New(ci.Env(), static_cast<double>(rl->bytesUp.load(std::memory_order_relaxed))));
-    s.Set("bytesDown", Napi::Number::New(ci.Env(), static_cast<double>(rl->bytesDown.load(std::memory_order_relaxed))));
+    s.Set("bytesUp", Napi::Number::New(ci.Env(), static_cast<double>(cn->dir[0].bytes.load(std::memory_order_relaxed))));
+    s.Set("bytesDown", Napi::Number::New(ci.Env(), static_cast<double>(cn->dir[1].bytes.load(std::memory_order_relaxed))));
     return s;
   });
-  SubmitRelay(std::move(r));
+  w->Post([c, w]() mutable { AdoptRelay(*w, std::move(c)); });
   return handle;
 }
 

@@ -6,6 +6,15 @@
 #include <sys/socket.h>
 #include <string>
 
+// From linux/netfilter_ipv4.h and linux/netfilter_ipv6/ip6_tables.h, which clash with
+// glibc's headers when included together.
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
 namespace weft {
 
 // An Error shaped like Node's system errors: .code (errno name), .errno (negative, as in

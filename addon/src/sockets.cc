@@ -3,6 +3,7 @@
 // of a redirected connection, socket cookies, RST on close, and marked/transparent connects.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,15 +12,6 @@
 #include "loop.h"
 #include "sock_util.h"
 #include "weft.h"
-
-// From linux/netfilter_ipv4.h and linux/netfilter_ipv6/ip6_tables.h, which clash with
-// glibc's headers when included together.
-#ifndef SO_ORIGINAL_DST
-#define SO_ORIGINAL_DST 80
-#endif
-#ifndef IP6T_SO_ORIGINAL_DST
-#define IP6T_SO_ORIGINAL_DST 80
-#endif
 
 namespace weft {
 
@@ -161,32 +153,75 @@ static Napi::Value ResetAndClose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-struct ConnectDone {
-  std::unique_ptr<ConnectOp> op;
-};
+// One pending connect() on a worker: done when writable (connected or failed) or at the
+// deadline; the result goes to its callback through its own ThreadSafeFunction.
+struct ConnectOp final : PollEntry, Timed {
+  int fd = -1;
+  int err = 0;  // errno once finished (0: connected)
+  const char* syscall = "connect";
+  std::string address;
+  int port = 0;
+  uint32_t timeoutMs = 0;
+  int64_t deadlineMs = INT64_MAX;
+  Napi::ThreadSafeFunction tsfn;
 
-void DeliverConnectResult(std::unique_ptr<ConnectOp> op) {
-  Napi::ThreadSafeFunction tsfn = op->tsfn;
-  auto* data = new ConnectDone{std::move(op)};
-  napi_status st = tsfn.NonBlockingCall(data, [](Napi::Env env, Napi::Function cb, ConnectDone* d) {
-    std::unique_ptr<ConnectDone> own(d);
-    ConnectOp* op = own->op.get();
-    if (env == nullptr) {
-      if (op->fd >= 0) ::close(op->fd);
-      return;
+  int64_t Due() const override { return deadlineMs; }
+  void OnDue(Worker& w) override { Complete(w, ETIMEDOUT); }
+  void OnEvent(Worker& w, uint32_t events) override {
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
+    if (soerr == 0) {
+      // Writable without an error can still be a spurious edge: make sure it is connected.
+      sockaddr_storage ss;
+      socklen_t sl = sizeof(ss);
+      if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &sl) < 0) {
+        if (errno == ENOTCONN && !(events & (EPOLLERR | EPOLLHUP))) return;
+        soerr = errno == ENOTCONN ? ECONNREFUSED : errno;
+      }
     }
-    if (op->err) {
-      cb.Call({ErrnoError(env, op->syscall, op->err, op->address, op->port).Value(), Napi::Number::New(env, -1)});
-    } else {
-      cb.Call({env.Null(), Napi::Number::New(env, op->fd)});
-    }
-  });
-  if (st != napi_ok) {
-    if (data->op->fd >= 0) ::close(data->op->fd);
-    delete data;
+    Complete(w, soerr);
   }
-  tsfn.Release();
-}
+  // Starts waiting on worker `w` (takes ownership of this).
+  void Begin(Worker& w) {
+    if (err != 0 || fd < 0) return Complete(w, err ? err : EBADF, false);
+    deadlineMs = w.now() + timeoutMs;
+    if (!w.Register(fd, EPOLLOUT | EPOLLET, this)) return Complete(w, errno, false);
+    w.AddTimed(this);
+  }
+  void Complete(Worker& w, int e, bool registered = true) {
+    if (registered) {
+      w.Unregister(fd);
+      w.RemoveTimed(this);
+    }
+    err = e;
+    if (err && fd >= 0) {
+      ::close(fd);
+      fd = -1;
+    }
+    Deliver();
+  }
+  void Deliver() {
+    Napi::ThreadSafeFunction t = tsfn;
+    napi_status st = t.NonBlockingCall(this, [](Napi::Env env, Napi::Function cb, ConnectOp* op) {
+      std::unique_ptr<ConnectOp> own(op);
+      if (env == nullptr) {
+        if (op->fd >= 0) ::close(op->fd);
+        return;
+      }
+      if (op->err) {
+        cb.Call({ErrnoError(env, op->syscall, op->err, op->address, op->port).Value(), Napi::Number::New(env, -1)});
+      } else {
+        cb.Call({env.Null(), Napi::Number::New(env, op->fd)});
+      }
+    });
+    if (st != napi_ok) {
+      if (fd >= 0) ::close(fd);
+      delete this;
+    }
+    t.Release();
+  }
+};
 
 // The socket is created and connect() started here (all non-blocking, so the JS thread
 // never waits); a worker thread waits for completion or the deadline. Every system error,
@@ -225,7 +260,7 @@ static Napi::Value Connect(const Napi::CallbackInfo& info) {
     }
   }
 
-  if (int err = PoolError()) {
+  if (int err = PoolError(env)) {
     ErrnoError(env, "epoll_create1", err).ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -250,7 +285,9 @@ static Napi::Value Connect(const Napi::CallbackInfo& info) {
     op->fd = fd;
     op->err = err;
   }
-  SubmitConnect(std::move(op));
+  Worker* w = PickWorker();
+  ConnectOp* raw = op.release();
+  w->Post([raw, w] { raw->Begin(*w); });
   return env.Undefined();
 }
 

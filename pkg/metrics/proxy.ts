@@ -36,14 +36,50 @@ export interface ProxyMetrics {
   authz(direction: Direction, allow: boolean, policy: string | undefined): void;
 }
 
+/** One label set's running total: the hot path only adds to a number. */
+interface Cell {
+  readonly labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * A prom-client Counter fed from plain cells. prom-client's inc() hashes and validates the
+ * label set on every call (a few µs); a proxy counts several things per connection, so the
+ * cells are summed here and written into the Counter only when it is collected (a scrape).
+ */
+function cellCounter(registry: Registry, name: string, help: string, labelNames: readonly string[]): (labels: Record<string, string>) => Cell {
+  const cells: Cell[] = [];
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of cells) this.inc(c.labels, c.value);
+    },
+  });
+  return (labels) => {
+    const c: Cell = { labels, value: 0 };
+    cells.push(c);
+    return c;
+  };
+}
+
+const adder = (c: Cell) => ({
+  inc(n = 1): void {
+    c.value += n;
+  },
+});
+
 export function createProxyMetrics(registry: Registry): ProxyMetrics {
   const labelNames = ['direction', 'peer'] as const;
-  const opened = new Counter({ name: 'weft_tcp_connections_opened_total', help: 'TCP connections accepted by the proxy', labelNames, registers: [registry] });
-  const closed = new Counter({ name: 'weft_tcp_connections_closed_total', help: 'TCP connections closed by the proxy', labelNames, registers: [registry] });
-  const sent = new Counter({ name: 'weft_tcp_sent_bytes_total', help: 'Bytes sent to the downstream peer (responses)', labelNames, registers: [registry] });
-  const received = new Counter({ name: 'weft_tcp_received_bytes_total', help: 'Bytes received from the downstream peer (requests)', labelNames, registers: [registry] });
-  const failures = new Counter({ name: 'weft_tcp_connection_failures_total', help: 'Connections refused or failed, by reason', labelNames: ['direction', 'peer', 'reason'], registers: [registry] });
-  const requests = new Counter({ name: 'weft_requests_total', help: 'HTTP/1 requests proxied, by response code and method', labelNames: ['direction', 'peer', 'response_code', 'method'], registers: [registry] });
+  const opened = cellCounter(registry, 'weft_tcp_connections_opened_total', 'TCP connections accepted by the proxy', labelNames);
+  const closed = cellCounter(registry, 'weft_tcp_connections_closed_total', 'TCP connections closed by the proxy', labelNames);
+  const sent = cellCounter(registry, 'weft_tcp_sent_bytes_total', 'Bytes sent to the downstream peer (responses)', labelNames);
+  const received = cellCounter(registry, 'weft_tcp_received_bytes_total', 'Bytes received from the downstream peer (requests)', labelNames);
+  const failures = cellCounter(registry, 'weft_tcp_connection_failures_total', 'Connections refused or failed, by reason', ['direction', 'peer', 'reason']);
+  const requests = cellCounter(registry, 'weft_requests_total', 'HTTP/1 requests proxied, by response code and method', ['direction', 'peer', 'response_code', 'method']);
   const duration = new Histogram({
     name: 'weft_request_duration_seconds',
     help: 'HTTP/1 request duration, request head to end of response',
@@ -51,37 +87,52 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const authz = new Counter({ name: 'weft_authz_decisions_total', help: 'Authorization decisions (connections and HTTP requests)', labelNames: ['direction', 'decision', 'policy'], registers: [registry] });
+  const authzCell = cellCounter(registry, 'weft_authz_decisions_total', 'Authorization decisions (connections and HTTP requests)', ['direction', 'decision', 'policy']);
 
-  const bundles = new Map<string, ConnMetrics>();
+  const bundles = { inbound: new Map<PeerClass, ConnMetrics>(), outbound: new Map<PeerClass, ConnMetrics>() };
   for (const direction of DIRECTIONS) {
     for (const peer of PEER_CLASSES) {
       const l = { direction, peer };
-      const failureChildren = new Map(FAILURE_REASONS.map((reason) => [reason, failures.labels({ ...l, reason })]));
-      const requestChildren = new Map<string, { inc(): void }>();
-      bundles.set(`${direction}/${peer}`, {
-        opened: opened.labels(l),
-        closed: closed.labels(l),
-        sent: sent.labels(l),
-        received: received.labels(l),
+      const failureCells = new Map(FAILURE_REASONS.map((reason) => [reason, failures({ ...l, reason })]));
+      const requestCells = new Map<string, Cell>();
+      bundles[direction].set(peer, {
+        opened: adder(opened(l)),
+        closed: adder(closed(l)),
+        sent: adder(sent(l)),
+        received: adder(received(l)),
         duration: duration.labels(l),
-        failure: (reason) => failureChildren.get(reason)?.inc(),
+        failure: (reason) => {
+          const c = failureCells.get(reason);
+          if (c) c.value++;
+        },
         request: (method, code) => {
           const m = methodLabel(method);
           const key = `${m} ${code}`;
-          let c = requestChildren.get(key);
+          let c = requestCells.get(key);
           if (!c) {
-            c = requests.labels({ ...l, method: m, response_code: String(code) });
-            requestChildren.set(key, c);
+            c = requests({ ...l, method: m, response_code: String(code) });
+            requestCells.set(key, c);
           }
-          c.inc();
+          c.value++;
         },
       });
     }
   }
+  // Decisions by (direction, decision), then policy: the policy string comes from the policy
+  // object itself, so the Map lookup needs no string building.
+  const authz = { inbound: { allow: new Map<string, Cell>(), deny: new Map<string, Cell>() }, outbound: { allow: new Map<string, Cell>(), deny: new Map<string, Cell>() } };
   return {
     registry,
-    bound: (direction, peer) => bundles.get(`${direction}/${peer}`)!,
-    authz: (direction, allow, policy) => authz.inc({ direction, decision: allow ? 'allow' : 'deny', policy: policy ?? '' }),
+    bound: (direction, peer) => bundles[direction].get(peer)!,
+    authz: (direction, allow, policy) => {
+      const byPolicy = authz[direction][allow ? 'allow' : 'deny'];
+      const p = policy ?? '';
+      let c = byPolicy.get(p);
+      if (!c) {
+        c = authzCell({ direction, decision: allow ? 'allow' : 'deny', policy: p });
+        byPolicy.set(p, c);
+      }
+      c.value++;
+    },
   };
 }

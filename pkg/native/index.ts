@@ -14,7 +14,7 @@ import type { ConnectOptions, ListenOptions, Native, RelayHandle, RelayOptions, 
 import { ErrorCodes, WeftError } from '../errors/index.js';
 import { loadAddon } from './load.js';
 
-export type { ConnectOptions, ListenOptions, Native, RelayHandle, RelayOptions, RelayResult, SockAddr } from '../../addon/index.js';
+export type { ConnEvents, ConnPool, ConnectOptions, ListenOptions, Native, RelayHandle, RelayOptions, RelayResult, SockAddr } from '../../addon/index.js';
 
 /** An Error from a failed system call, as the addon throws or passes to callbacks. */
 export type SystemError = Error & { code?: string; errno?: number; syscall?: string; address?: string; port?: number };
@@ -42,6 +42,11 @@ export function getNative(): Native {
 /** Addon version (semver); throws when the addon is missing. */
 export function addonVersion(): string {
   return loadAddon().version;
+}
+
+/** How many empty pipes each relay worker keeps for reuse (two fds each). */
+export function pipePoolMax(): number {
+  return loadAddon().pipePoolMax;
 }
 
 /** socket + options + bind + listen; returns a non-blocking listening fd. */

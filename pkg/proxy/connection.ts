@@ -26,19 +26,30 @@ export const NATIVE_AFTER_BYTES = 64 * 1024;
 
 type Detection = { proto: 'http'; head: Buffer } | { proto: 'opaque'; head: Buffer | null; tail: Buffer | null };
 
-export function handleConnection(engine: ProxyEngine, direction: Direction, down: Socket): void {
-  const src: Endpoint = { address: unmap(down.remoteAddress ?? ''), port: down.remotePort ?? 0 };
-  down.on('error', () => {}); // errors are handled where the socket is used; never crash
-  const dst = engine.originalDst(direction, down);
+/** A connection that passed the accept-time checks: what the rest of its life needs. */
+export interface Admitted {
+  ctx: ConnContext;
+  opaquePort: boolean;
+  /** The L4 policy decision, counted; false after refusing (RST) the connection. */
+  decideL4: () => boolean;
+}
+
+/**
+ * The accept-time decision, the same on the Node and the native path: original destination,
+ * no loop, L4 policy (unless the policy needs HTTP fields, then per request). Counts the
+ * connection as opened; on refusal counts why and calls `resetDown` (RST, nothing relayed).
+ */
+export function admit(engine: ProxyEngine, direction: Direction, src: Endpoint, dst: Endpoint | null, resetDown: () => void): Admitted | null {
   const peer = engine.classifier.classify(direction === 'inbound' ? src.address : (dst?.address ?? src.address));
   const m = engine.metrics.bound(direction, peer);
   m.opened.inc();
-  const refuse = (reason: Parameters<ConnMetrics['failure']>[0], detail?: string): void => {
+  const refuse = (reason: Parameters<ConnMetrics['failure']>[0], detail?: string): null => {
     m.failure(reason);
     m.closed.inc();
     engine.log.debug({ dir: direction, src: `${src.address}:${src.port}`, dst: dst ? `${dst.address}:${dst.port}` : undefined, code: reason, detail }, 'connection refused');
     engine.accessLog?.({ dir: direction, src: `${src.address}:${src.port}`, dst: dst ? `${dst.address}:${dst.port}` : '', proto: 'tcp', bytes: { received: 0, sent: 0 }, status: reason, duration_ms: 0 });
-    reset(down);
+    resetDown();
+    return null;
   };
   if (!dst) return refuse('no_original_dst');
   if (engine.classifier.isSelf(dst.address, dst.port, engine.ownPorts)) return refuse('loop');
@@ -66,11 +77,19 @@ export function handleConnection(engine: ProxyEngine, direction: Direction, down
     return d.allow;
   };
   // Policy that looks at HTTP fields decides per request; otherwise before any byte moves.
-  if (!perRequestAuthz && !decideL4()) return;
-  new Connection(engine, ctx, down, opaquePort, decideL4).run();
+  if (!perRequestAuthz && !decideL4()) return null;
+  return { ctx, opaquePort, decideL4 };
 }
 
-class Connection implements Tracked {
+/** The Node path: Node accepted `down` (paused); decide, then detect and relay in JS. */
+export function handleConnection(engine: ProxyEngine, direction: Direction, down: Socket): void {
+  const src: Endpoint = { address: unmap(down.remoteAddress ?? ''), port: down.remotePort ?? 0 };
+  down.on('error', () => {}); // errors are handled where the socket is used; never crash
+  const a = admit(engine, direction, src, engine.originalDst(direction, down, src), () => reset(down));
+  if (a) new Connection(engine, a.ctx, down, a.opaquePort, a.decideL4).run();
+}
+
+export class Connection implements Tracked {
   private up: Socket | null = null;
   private session: Http1Session | null = null;
   private relayAbort: (() => void) | null = null;
@@ -82,30 +101,45 @@ class Connection implements Tracked {
     private readonly down: Socket,
     private readonly opaquePort: boolean,
     private readonly decideL4: () => boolean,
-  ) {}
+  ) {
+    engine.track(this);
+  }
 
   run(): void {
-    const { engine, ctx, down } = this;
-    engine.track(this);
-    const upP = ctx.perRequestAuthz ? null : this.connect();
+    const upP = this.ctx.perRequestAuthz ? null : this.connect();
     const detected: Promise<Detection> = this.opaquePort ? Promise.resolve({ proto: 'opaque', head: null, tail: null }) : this.detect(upP);
-    void detected.then(async (d) => {
-      if (this.finished) return;
-      if (down.destroyed) return this.gone();
-      if (d.proto === 'opaque' && ctx.perRequestAuthz && !this.decideL4()) return this.untrack();
-      const up = await (upP ?? this.connect());
-      if (!up || this.finished) return;
-      if (down.destroyed) return this.gone();
-      if (d.proto === 'http') {
-        this.session = new Http1Session(ctx, down, up, (a, b, h, t) => this.opaque(a, b, h, t), (end) => {
-          if (end.reason !== 'upgraded') this.end(end.reason, down.bytesRead, down.bytesWritten, 'http');
-        });
-        this.session.start(d.head);
-        if (engine.draining) this.session.drain();
-      } else {
-        this.opaque(down, up, d.head, d.tail);
-      }
-    });
+    void detected.then((d) => this.proceed(d, upP));
+  }
+
+  /** The native path detected the protocol already (bytes still unread in `down`). */
+  runDetected(http: boolean): void {
+    void this.proceed(http ? { proto: 'http', head: Buffer.alloc(0) } : { proto: 'opaque', head: null, tail: null }, null);
+  }
+
+  /** The native path connected and detected HTTP/1: `up` is connected, nothing read yet. */
+  runHttp(up: Socket): void {
+    up.on('error', () => {});
+    this.up = up;
+    void this.proceed({ proto: 'http', head: Buffer.alloc(0) }, Promise.resolve(up));
+  }
+
+  private async proceed(d: Detection, upP: Promise<Socket | null> | null): Promise<void> {
+    const { engine, ctx, down } = this;
+    if (this.finished) return;
+    if (down.destroyed) return this.gone();
+    if (d.proto === 'opaque' && ctx.perRequestAuthz && !this.decideL4()) return this.untrack();
+    const up = await (upP ?? this.connect());
+    if (!up || this.finished) return;
+    if (down.destroyed) return this.gone();
+    if (d.proto === 'http') {
+      this.session = new Http1Session(ctx, down, up, (a, b, h, t) => this.opaque(a, b, h, t), (end) => {
+        if (end.reason !== 'upgraded') this.end(end.reason, down.bytesRead, down.bytesWritten, 'http');
+      });
+      this.session.start(d.head);
+      if (engine.draining) this.session.drain();
+    } else {
+      this.opaque(down, up, d.head, d.tail);
+    }
   }
 
   private connect(): Promise<Socket | null> {

@@ -7,12 +7,13 @@ import type { Direction, ProxyMetrics } from '../metrics/proxy.js';
 import { allowAll, type Authorizer } from '../policy/types.js';
 import { PeerClassifier, localAddresses, unmap } from './addr.js';
 import { handleConnection, type Tracked } from './connection.js';
-import { closeListeners, localEndpoint, openListeners, type OpenedListener } from './listeners.js';
+import { closeListeners, localEndpoint, openListeners, type AcceptSink, type OpenedListener } from './listeners.js';
 import { socketFd, type NativeCaps } from './native-bridge.js';
+import { NativePath } from './native-path.js';
 import type { AccessLog, Endpoint } from './types.js';
 
-/** Test hook (mode none): the original destination of an accepted socket. */
-export type ResolveDst = (direction: Direction, s: Socket) => Endpoint | null;
+/** Test hook (mode none): the original destination of an accepted connection. */
+export type ResolveDst = (direction: Direction, src: Endpoint) => Endpoint | null;
 
 export interface EngineOptions {
   config: Readonly<ProxyConfig>;
@@ -35,6 +36,9 @@ export class ProxyEngine {
   readonly classifier: PeerClassifier;
   readonly ownPorts: ReadonlySet<number>;
   authorizer: Authorizer;
+  readonly resolveDst: ResolveDst | undefined;
+  /** The native connection path, when the addon has one and --relay native (the default). */
+  readonly nativePath: NativePath | null;
   listeners: OpenedListener[] = [];
   draining = false;
   private readonly live = new Set<Tracked>();
@@ -50,6 +54,9 @@ export class ProxyEngine {
     this.authorizer = opts.authorizer ?? allowAll;
     this.classifier = new PeerClassifier(localAddresses(opts.config.pod.ips));
     this.ownPorts = new Set([opts.config.inboundPort, opts.config.outboundPort, opts.config.adminPort]);
+    this.resolveDst = opts.resolveDst;
+    const native = opts.caps.native;
+    this.nativePath = opts.config.relay === 'native' && opts.caps.pool && native ? new NativePath(this, native, opts.config.mode) : null;
   }
 
   get listening(): boolean {
@@ -60,13 +67,14 @@ export class ProxyEngine {
   }
 
   async start(): Promise<void> {
-    const { listeners, skipped } = await openListeners(
-      this.config.mode,
-      { inbound: this.config.inboundPort, outbound: this.config.outboundPort },
-      this.caps,
-      (direction, s) => this.accept(direction, s),
-      this.opts.hosts,
-    );
+    const path = this.nativePath;
+    const sink: AcceptSink = path
+      ? { kind: 'native', adopt: (fd, direction) => path.adopt(fd, direction) }
+      : { kind: 'node', onConnection: (direction, s) => this.accept(direction, s), onError: (direction, e) => this.log.warn({ dir: direction, err: e, code: 'accept_error' }, 'accept failed') };
+    const { listeners, skipped } = await openListeners(this.config.mode, { inbound: this.config.inboundPort, outbound: this.config.outboundPort }, this.caps, sink, this.opts.hosts).catch((e: unknown) => {
+      path?.close();
+      throw e;
+    });
     this.listeners = listeners;
     for (const s of skipped) this.log.info({ detail: s }, 'IPv6 listener skipped');
   }
@@ -85,8 +93,8 @@ export class ProxyEngine {
    * The original destination: getsockname under TPROXY and sk_lookup (and the inbound side of
    * ebpf mode), SO_ORIGINAL_DST for the eBPF connect redirect and iptables REDIRECT.
    */
-  originalDst(direction: Direction, s: Socket): Endpoint | null {
-    if (this.opts.resolveDst) return this.opts.resolveDst(direction, s);
+  originalDst(direction: Direction, s: Socket, src: Endpoint): Endpoint | null {
+    if (this.resolveDst) return this.resolveDst(direction, src);
     const mode = this.config.mode;
     if (mode === 'tproxy' || (mode === 'ebpf' && direction === 'inbound')) return localEndpoint(s);
     if (this.caps.originalDst && this.caps.native) {
@@ -134,6 +142,7 @@ export class ProxyEngine {
     const aborted = this.live.size;
     for (const c of [...this.live]) c.abort();
     await closing;
+    this.nativePath?.close();
     return aborted;
   }
 
@@ -142,5 +151,6 @@ export class ProxyEngine {
     this.draining = true;
     for (const c of [...this.live]) c.abort();
     await closeListeners(this.listeners);
+    this.nativePath?.close();
   }
 }

@@ -1,6 +1,8 @@
-// The inbound and outbound listeners, IPv4 and IPv6. In tproxy mode the addon creates them
-// with IP_TRANSPARENT and Node adopts the fd; otherwise Node listens itself. Accepted sockets
-// start paused: nothing is read before the connection has been decided.
+// The inbound and outbound listeners, IPv4 and IPv6. On the native path the addon creates
+// them (IP_TRANSPARENT in tproxy mode) and accepts on its own threads (native-path.ts); on
+// the Node path Node accepts: it adopts the addon's transparent fd in tproxy mode, else it
+// listens itself. Node-accepted sockets start paused: nothing is read before the connection
+// has been decided.
 import { Server, createServer, type Socket } from 'node:net';
 import { ErrorCodes, WeftError } from '../errors/index.js';
 import type { Direction } from '../metrics/proxy.js';
@@ -11,11 +13,18 @@ import type { Endpoint } from './types.js';
 export type Mode = 'tproxy' | 'ebpf' | 'none';
 
 export interface OpenedListener {
-  server: Server;
   direction: Direction;
   family: 4 | 6;
   port: number;
+  /** Stop accepting; resolves once the listening socket is closed. */
+  close(): Promise<void>;
 }
+
+/** Who accepts: Node (a callback per accepted socket), or the addon's connection pool (the
+ * listening fd is handed over; `adopt` returns how to close it). */
+export type AcceptSink =
+  | { kind: 'node'; onConnection: (direction: Direction, s: Socket) => void; onError: (direction: Direction, e: Error) => void }
+  | { kind: 'native'; adopt: (fd: number, direction: Direction) => () => Promise<void> };
 
 const V6_ABSENT = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
 
@@ -37,7 +46,7 @@ export async function openListeners(
   mode: Mode,
   ports: Record<Direction, number>,
   caps: NativeCaps,
-  onConnection: (direction: Direction, s: Socket) => void,
+  sink: AcceptSink,
   hosts: { host4?: string; host6?: string | null } = {},
 ): Promise<{ listeners: OpenedListener[]; skipped: string[] }> {
   if (mode === 'tproxy' && !(caps.listen && caps.native)) {
@@ -51,13 +60,26 @@ export async function openListeners(
         const host = family === 4 ? (hosts.host4 ?? '0.0.0.0') : hosts.host6 === undefined ? '::' : hosts.host6;
         if (host === null) continue;
         const port = ports[direction];
-        const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (s) => onConnection(direction, s));
+        let close: () => Promise<void>;
         try {
-          if (mode === 'tproxy') {
-            const fd = caps.native!.listen({ host, port, transparent: true, ipv6Only: true, backlog: 1024 });
-            await listenServer(server, { fd });
+          if (sink.kind === 'native') {
+            const fd = caps.native!.listen({ host, port, transparent: mode === 'tproxy', ipv6Only: true, backlog: 1024 });
+            close = sink.adopt(fd, direction);
           } else {
-            await listenServer(server, { host, port, ipv6Only: true });
+            const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (s) => sink.onConnection(direction, s));
+            // accept(2) failing (EMFILE, ENFILE) is reported on the server: log-and-continue
+            // territory, never an uncaught exception.
+            server.on('error', (e) => sink.onError(direction, e));
+            if (mode === 'tproxy') {
+              const fd = caps.native!.listen({ host, port, transparent: true, ipv6Only: true, backlog: 1024 });
+              await listenServer(server, { fd }).catch((e: unknown) => {
+                caps.native!.resetAndClose(fd);
+                throw e;
+              });
+            } else {
+              await listenServer(server, { host, port, ipv6Only: true });
+            }
+            close = () => closeServer(server);
           }
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code ?? '';
@@ -67,7 +89,7 @@ export async function openListeners(
           }
           throw new WeftError(ErrorCodes.NATIVE, `cannot listen on ${direction} ${family === 6 ? `[${host}]` : host}:${port}: ${code || (e as Error).message}`, { field: `--${direction}-port`, cause: e });
         }
-        listeners.push({ server, direction, family, port });
+        listeners.push({ direction, family, port, close });
       }
     }
   } catch (e) {
@@ -77,8 +99,10 @@ export async function openListeners(
   return { listeners, skipped };
 }
 
+const closeServer = (server: Server): Promise<void> => new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
+
 export function closeListeners(listeners: OpenedListener[]): Promise<void> {
-  return Promise.all(listeners.map((l) => new Promise<void>((r) => (l.server.listening ? l.server.close(() => r()) : r())))).then(() => undefined);
+  return Promise.all(listeners.map((l) => l.close())).then(() => undefined);
 }
 
 /** The accepted socket's own address (getsockname): the original destination under TPROXY and sk_lookup. */

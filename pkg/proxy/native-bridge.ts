@@ -13,11 +13,13 @@ export interface NativeCaps {
   listen: boolean;
   connect: boolean;
   relay: boolean;
+  /** The native connection path (accept, detect, connect and relay in the addon). */
+  pool: boolean;
   originalDst: boolean;
   reset: boolean;
 }
 
-const NONE: NativeCaps = { native: null, missing: 'native addon not loaded', listen: false, connect: false, relay: false, originalDst: false, reset: false };
+const NONE: NativeCaps = { native: null, missing: 'native addon not loaded', listen: false, connect: false, relay: false, pool: false, originalDst: false, reset: false };
 
 export function loadNativeCaps(): NativeCaps {
   let n: Native;
@@ -34,10 +36,11 @@ export function loadNativeCaps(): NativeCaps {
     listen: has('listen') && has('localAddress'),
     connect: has('connect'),
     relay: has('relay'),
+    pool: has('connPool') && has('listen'),
     originalDst: has('originalDst') && has('localAddress'),
     reset: has('resetAndClose'),
   };
-  const absent = (['listen', 'connect', 'relay', 'originalDst', 'reset'] as const).filter((k) => !caps[k]);
+  const absent = (['listen', 'connect', 'relay', 'pool', 'originalDst', 'reset'] as const).filter((k) => !caps[k]);
   if (absent.length > 0) caps.missing = `addon lacks: ${absent.join(', ')}`;
   return caps;
 }

@@ -140,45 +140,52 @@ for (const relay of ['js', 'native'] as const) {
   });
 }
 
-t.test('connect refused: the client gets an RST and the failure is counted', async (t) => {
-  const server = await listen(() => {});
-  const dead = server.port;
-  await server.close();
-  const tp = await startTestProxy();
-  t.teardown(() => tp.close());
-  tp.dst = { address: '127.0.0.1', port: dead };
-  const r = await dialAndRead(tp.outbound);
-  t.equal(r.error, 'ECONNRESET');
-  t.equal(await tp.metric('weft_tcp_connection_failures_total', { direction: 'outbound', reason: 'connect_refused' }), 1);
-});
+for (const relay of ['js', 'native'] as const) {
+  const skip = relay === 'native' && !caps.pool ? `native connection path unavailable: ${caps.missing}` : false;
+  const opts = { native: relay === 'native' };
 
-t.test('a destination that is the proxy itself is refused with an RST (no loop)', async (t) => {
-  const tp = await startTestProxy();
-  t.teardown(() => tp.close());
-  tp.dst = { address: '127.0.0.1', port: tp.inbound };
-  t.equal((await dialAndRead(tp.outbound)).error, 'ECONNRESET');
-  t.equal(await tp.metric('weft_tcp_connection_failures_total', { reason: 'loop' }), 1);
-});
+  t.test(`${relay} path: connect refused: the client gets an RST and the failure is counted`, { skip }, async (t) => {
+    const server = await listen(() => {});
+    const dead = server.port;
+    await server.close();
+    const tp = await startTestProxy({ relay }, opts);
+    t.teardown(() => tp.close());
+    tp.dst = { address: '127.0.0.1', port: dead };
+    const r = await dialAndRead(tp.outbound);
+    t.equal(r.error, 'ECONNRESET');
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(await tp.metric('weft_tcp_connection_failures_total', { direction: 'outbound', reason: 'connect_refused' }), 1);
+    t.equal(await tp.metric('weft_tcp_connections_closed_total'), 1, 'and counted as closed');
+  });
 
-t.test('server speaks first: the banner reaches a silent client', async (t) => {
-  const server = await listen((s) => s.write('220 banner\r\n'));
-  for (const [name, opaque, limitMs] of [
-    ['on a detected port, within the detection timeout', '', 300 + 250],
-    ['on an opaque port, without waiting for detection', String(server.port), 250],
-  ] as const) {
-    const tp = await startTestProxy({ detectTimeoutMs: 300, opaquePorts: opaque });
-    tp.dst = { address: '127.0.0.1', port: server.port };
-    const t0 = performance.now();
-    const c = await dial(tp.outbound);
-    const banner = await new Promise<string>((r) => c.once('data', (b: Buffer) => r(b.toString())));
-    const ms = performance.now() - t0;
-    t.equal(banner, '220 banner\r\n', `${name}: got the banner without sending`);
-    t.ok(ms < limitMs, `${name}: took ${ms.toFixed(0)} ms (limit ${limitMs})`);
-    c.destroy();
-    await tp.close();
-  }
-  await server.close();
-});
+  t.test(`${relay} path: a destination that is the proxy itself is refused with an RST (no loop)`, { skip }, async (t) => {
+    const tp = await startTestProxy({ relay }, opts);
+    t.teardown(() => tp.close());
+    tp.dst = { address: '127.0.0.1', port: tp.inbound };
+    t.equal((await dialAndRead(tp.outbound)).error, 'ECONNRESET');
+    t.equal(await tp.metric('weft_tcp_connection_failures_total', { reason: 'loop' }), 1);
+  });
+
+  t.test(`${relay} path: server speaks first: the banner reaches a silent client`, { skip }, async (t) => {
+    const server = await listen((s) => s.write('220 banner\r\n'));
+    for (const [name, opaque, limitMs] of [
+      ['on a detected port, within the detection timeout', '', 300 + 250],
+      ['on an opaque port, without waiting for detection', String(server.port), 250],
+    ] as const) {
+      const tp = await startTestProxy({ relay, detectTimeoutMs: 300, opaquePorts: opaque }, opts);
+      tp.dst = { address: '127.0.0.1', port: server.port };
+      const t0 = performance.now();
+      const c = await dial(tp.outbound);
+      const banner = await new Promise<string>((r) => c.once('data', (b: Buffer) => r(b.toString())));
+      const ms = performance.now() - t0;
+      t.equal(banner, '220 banner\r\n', `${name}: got the banner without sending`);
+      t.ok(ms < limitMs, `${name}: took ${ms.toFixed(0)} ms (limit ${limitMs})`);
+      c.destroy();
+      await tp.close();
+    }
+    await server.close();
+  });
+}
 
 t.test('native relay: a conversation that outgrows the JS start keeps every byte and the idle timeout across the handover', { skip: caps.relay ? false : `native relay unavailable: ${caps.missing}` }, async (t) => {
   const server = await listen((s) => {
