@@ -151,10 +151,10 @@ static bool Fail(Worker& w, Conn* c, int err) {
 }
 
 // Moves bytes for one direction until it would block. Returns false if the connection ended.
-// `probe`: after a short read, splice once more to see EAGAIN (or EOF). Not needed when the
-// event carried no hang-up: a short splice from a TCP socket takes everything queued, and
-// whatever arrives later raises a new edge — that saves a syscall per message.
-static bool Pump(Worker& w, Conn* c, Dir& d, bool probe = true) {
+// Reads go on until EAGAIN: a short splice does not mean the socket is drained (a splice
+// fills at most the pipe's 16 buffer slots, one per segment), and an edge-triggered socket
+// raises no new edge for bytes already queued.
+static bool Pump(Worker& w, Conn* c, Dir& d) {
   if (d.done) return true;
   Dir& other = &d == &c->dir[0] ? c->dir[1] : c->dir[0];
   for (;;) {
@@ -189,16 +189,10 @@ static bool Pump(Worker& w, Conn* c, Dir& d, bool probe = true) {
       d.done = true;
       return true;
     }
-    if (d.drained) {
-      d.drained = false;
-      return true;
-    }
     ssize_t n = splice(d.src, nullptr, d.pipeW, nullptr, d.cap, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
       d.inPipe = static_cast<size_t>(n);
       c->lastActive = w.now();
-      // Forward it, then stop without another splice (see `probe`).
-      if (!probe && d.inPipe < d.cap) d.drained = true;
       continue;
     }
     if (n == 0) {
@@ -245,7 +239,7 @@ static void BeginRelay(Worker& w, Conn* c) {
   // nothing to read: its first edge starts it.
   for (int s = 0; s < 2; s++) {
     bool any = c->sawIn[s] || c->sawHup[s];
-    if (any && !Pump(w, c, c->dir[s], c->sawHup[s])) return;
+    if (any && !Pump(w, c, c->dir[s])) return;
   }
   if (c->dir[0].done && c->dir[1].done) FinishConn(w, c, EndReason::kEof, 0);
 }
@@ -344,8 +338,7 @@ static void OnRelayEvent(Worker& w, Conn* c, int s, uint32_t events) {
   // stalls only on its EPOLLOUT. Pumping just what the event can have unblocked saves a
   // syscall per event on the latency path.
   constexpr uint32_t kAny = EPOLLERR | EPOLLHUP;
-  bool hangup = events & (EPOLLRDHUP | kAny);
-  if ((events & (EPOLLIN | EPOLLRDHUP | kAny)) && !Pump(w, c, c->dir[s], hangup)) return;
+  if ((events & (EPOLLIN | EPOLLRDHUP | kAny)) && !Pump(w, c, c->dir[s])) return;
   if ((events & (EPOLLOUT | kAny)) && !Pump(w, c, c->dir[1 - s])) return;
   if (c->dir[0].done && c->dir[1].done) FinishConn(w, c, EndReason::kEof, 0);
 }

@@ -33,7 +33,6 @@ struct Dir {
   std::vector<char> pre;
   size_t preOff = 0;
   bool eof = false;   // src reached EOF
-  bool drained = false;  // the last splice in was short: src is empty until its next edge
   bool done = false;  // EOF seen, everything forwarded, dst shut down for writing
   std::atomic<uint64_t> bytes{0};
 };
@@ -64,7 +63,7 @@ struct Conn final : Timed {
   bool detecting = false, decided = false, isHttp = false, handoff = false;
   bool connecting = false, connected = false;
   // Edges seen while starting, per side: the relay's first pump reads only a side that had
-  // data, and probes for EOF only where a hang-up was already reported.
+  // one (a side without has nothing queued, and its first edge is still to come).
   bool sawIn[2] = {false, false}, sawHup[2] = {false, false};
   int64_t detectDeadline = INT64_MAX, connectDeadline = INT64_MAX;
   // relaying
