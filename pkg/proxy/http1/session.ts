@@ -251,6 +251,7 @@ export class Http1Session {
     if (!this.draining || this.closing || this.switched || this.linger || this.queue.length > 0 || !this.req.idle) return;
     const ms = this.ctx.idleMs > 0 ? Math.min(DRAIN_IDLE_LINGER_MS, this.ctx.idleMs) : DRAIN_IDLE_LINGER_MS;
     this.linger = setTimeout(() => {
+      this.linger = null;
       // A request that arrived meanwhile closes the connection with its response.
       if (this.queue.length === 0 && this.req.idle) this.closeGracefully();
     }, ms);
