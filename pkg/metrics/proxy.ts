@@ -1,5 +1,5 @@
 // The proxy's metrics. Every label set is bounded: direction (2) × peer class (4), a fixed
-// failure-reason list, HTTP methods folded to a fixed set, status codes as numbers, and the
+// failure-reason list, HTTP methods folded to a fixed set, status codes 0 and 100-599, and the
 // policy label (namespace/name; policies are few). Label children are bound once per
 // (direction, peer) so the per-connection and per-request hot path does no label lookups.
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -15,6 +15,12 @@ export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 
 
 export function methodLabel(method: string): string {
   return (HTTP_METHODS as readonly string[]).includes(method) ? method : 'OTHER';
+}
+
+/** 100-599 as sent; 0 = the request got no response; anything else (never produced by the
+ * HTTP/1 parser, which rejects such status lines) folds to "other". */
+export function statusLabel(code: number): string {
+  return code === 0 || (code >= 100 && code <= 599) ? String(code) : 'other';
 }
 
 /** The counters one connection touches, already bound to its (direction, peer). */
@@ -107,10 +113,11 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
         },
         request: (method, code) => {
           const m = methodLabel(method);
-          const key = `${m} ${code}`;
+          const status = statusLabel(code);
+          const key = `${m} ${status}`;
           let c = requestCells.get(key);
           if (!c) {
-            c = requests({ ...l, method: m, response_code: String(code) });
+            c = requests({ ...l, method: m, response_code: status });
             requestCells.set(key, c);
           }
           c.value++;

@@ -2,31 +2,15 @@
 // each message's head ends and its body ends (Content-Length, chunked, until close, none) and
 // hands the caller the original bytes as slices of the input buffers. Only heads are turned
 // into strings; body bytes are never copied or scanned except for chunked framing.
-export type MessageKind = 'request' | 'response';
+import { HttpParseError, parseHead, type HeadInfo } from './head.js';
 
-export interface HeadInfo {
-  /** Request method (requests) or '' (responses). */
-  method: string;
-  /** Request target (requests) or ''. */
-  path: string;
-  /** Status code (responses) or 0. */
-  status: number;
-  /** HTTP/1.0 without keep-alive, or `Connection: close`. */
-  close: boolean;
-  /** The request asks to switch protocols (Upgrade + Connection: upgrade) or is CONNECT. */
-  upgrade: boolean;
-}
+export { HttpParseError, type HeadInfo } from './head.js';
+export type MessageKind = 'request' | 'response';
 
 export interface ParserHandlers {
   onHead(head: HeadInfo, raw: Buffer): void;
   onBody(raw: Buffer): void;
   onMessageEnd(): void;
-}
-
-export class HttpParseError extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-  }
 }
 
 const enum S {
@@ -47,12 +31,17 @@ const enum S {
   AwaitUpgrade,
   /** Protocol switched: the rest of the stream is not HTTP. */
   Upgraded,
+  /** The caller stopped the stream (halt()): nothing more is read. */
+  Halted,
 }
 
 export const MAX_HEAD = 64 * 1024;
+/** A chunk-size line with its extensions. */
 const MAX_CHUNK_LINE = 4096;
 const CR = 13;
 const LF = 10;
+const HTAB = 9;
+const SP = 32;
 
 function hexVal(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -61,15 +50,23 @@ function hexVal(c: number): number {
   return -1;
 }
 
+/** An octet allowed in a chunk extension or trailer value: VCHAR, obs-text, SP, HTAB. */
+const isFieldOctet = (c: number): boolean => c === HTAB || (c >= SP && c !== 127);
+
 export class Http1Parser {
   private state = S.Head;
   private headParts: Buffer[] = [];
   private headLen = 0;
-  /** Line-end scanner: 0 in a line, 1 after CR, 2 after a line end, 3 after CR at line start. */
+  /** Line-end scanner: 0 in a line, 1 after CR, 2 after CRLF, 3 after CRLF CR. */
   private eol = 0;
   private remaining = 0;
   private chunkLine = 0;
   private sawHexDigit = false;
+  /** The current trailer field line (validated at its CRLF) and the trailers' total size. */
+  private trailerLine = '';
+  private trailerBytes = 0;
+  /** Set when a switch request has a body: pause after that body. */
+  private pendingUpgrade = false;
   /** For responses: the method of the request being answered (HEAD and CONNECT change framing). */
   requestMethod: () => string = () => 'GET';
 
@@ -84,6 +81,9 @@ export class Http1Parser {
   get awaitingUpgrade(): boolean {
     return this.state === S.AwaitUpgrade;
   }
+  get halted(): boolean {
+    return this.state === S.Halted;
+  }
   /** Between messages with nothing partial buffered. */
   get idle(): boolean {
     return this.state === S.Head && this.headLen === 0;
@@ -94,10 +94,18 @@ export class Http1Parser {
     if (this.state === S.AwaitUpgrade) this.state = S.Head;
   }
 
+  /** Stop: execute() consumes nothing more (callable from a handler, e.g. after the message
+   * that closes the connection, so nothing pipelined behind it is handed on). */
+  halt(): void {
+    this.state = S.Halted;
+    this.headParts = [];
+    this.headLen = 0;
+  }
+
   /**
    * Consume `buf`. Returns how many bytes were consumed: less than `buf.length` only when the
-   * parser stops at a protocol switch (AwaitUpgrade or Upgraded); the rest is the caller's.
-   * Throws HttpParseError on malformed framing.
+   * parser stops at a protocol switch (AwaitUpgrade or Upgraded) or was halted; the rest is
+   * the caller's. Throws HttpParseError on malformed framing.
    */
   execute(buf: Buffer): number {
     let i = 0;
@@ -108,35 +116,24 @@ export class Http1Parser {
       switch (this.state) {
         case S.Head: {
           if (this.headLen === 0) {
-            // Empty lines before a message are tolerated (RFC 9112 §2.2).
+            // Empty lines before a message are tolerated (RFC 9112 §2.2), as llhttp does.
             while (i < n && (buf[i] === CR || buf[i] === LF)) i++;
             if (i === n) break;
             this.eol = 0;
           }
           const start = i;
-          let eol = this.eol;
-          let done = false;
-          for (; i < n; i++) {
-            const c = buf[i]!;
-            if (c === LF) {
-              if (eol >= 2) {
-                i++;
-                done = true;
-                break;
-              }
-              eol = 2;
-            } else if (c === CR) eol = eol === 2 ? 3 : 1;
-            else eol = 0;
-          }
-          this.eol = eol;
+          const end = this.scanHead(buf, i, n);
+          const done = end >= 0;
+          i = done ? end : n;
           this.headLen += i - start;
-          if (this.headLen > MAX_HEAD) throw new HttpParseError('head_too_large');
-          this.headParts.push(buf.subarray(start, i));
+          if (this.headLen > MAX_HEAD) throw new HttpParseError('head_too_large', true);
           if (!done) {
-            // Own the partial head: do not pin the reader's larger buffer.
-            this.headParts = [Buffer.concat(this.headParts)];
+            // Own the partial head (a copy of this piece only: a head sent byte by byte must
+            // not cost a copy of everything before each byte), not the reader's larger buffer.
+            if (i > start) this.headParts.push(Buffer.from(buf.subarray(start, i)));
             break;
           }
+          this.headParts.push(buf.subarray(start, i));
           const raw = this.headParts.length === 1 ? this.headParts[0]! : Buffer.concat(this.headParts);
           this.headParts = [];
           this.headLen = 0;
@@ -171,6 +168,7 @@ export class Http1Parser {
         }
         case S.AwaitUpgrade:
         case S.Upgraded:
+        case S.Halted:
           this.flushBody(buf, bodyStart, i);
           return i;
         default: {
@@ -187,6 +185,42 @@ export class Http1Parser {
     return n;
   }
 
+  /**
+   * Find the end of a head (the byte after CRLF CRLF) in buf[from, n), carrying the line-end
+   * state across pieces in `this.eol`; -1 when it is not in this piece. Lines end with CRLF
+   * only: a bare LF or CR is where two parsers disagree on framing, so it is an error here.
+   * memchr-speed: one indexOf for LF and one for CR per line, not a JS loop per byte.
+   */
+  private scanHead(buf: Buffer, from: number, n: number): number {
+    // this.eol at `from`: 0 in a line, 1 after CR, 2 after CRLF, 3 after CRLF CR.
+    let eol = this.eol;
+    let k = from;
+    while (k < n) {
+      const lf = buf.indexOf(LF, k);
+      const stop = lf < 0 ? n : lf;
+      // A CR is allowed only right before an LF (or as this piece's last byte, LF to come).
+      const cr = buf.indexOf(CR, k);
+      if (cr >= 0 && cr < stop - 1) throw new HttpParseError('bare_cr', true);
+      if ((eol === 1 || eol === 3) && k === from && lf !== from) throw new HttpParseError('bare_cr', true);
+      if (lf < 0) {
+        eol = buf[n - 1] === CR ? (n - 1 === k && eol === 2 ? 3 : 1) : 0;
+        break;
+      }
+      const afterCr = lf > k ? buf[lf - 1] === CR : k === from && (eol === 1 || eol === 3);
+      if (!afterCr) throw new HttpParseError('bare_lf', true);
+      // The line that ends here started at k (right after an LF), or in an earlier piece.
+      const empty = lf === k + 1 ? k > from || eol === 2 : lf === k && eol === 3;
+      k = lf + 1;
+      if (empty) {
+        this.eol = 0;
+        return k;
+      }
+      eol = 2;
+    }
+    this.eol = eol;
+    return -1;
+  }
+
   /** The stream ended: completes an until-close body; throws if a message was cut short. */
   finish(): void {
     if (this.state === S.UntilClose) {
@@ -194,8 +228,8 @@ export class Http1Parser {
       this.h.onMessageEnd();
       return;
     }
-    if (this.state === S.Upgraded || this.state === S.AwaitUpgrade) return;
-    if (this.state !== S.Head || this.headLen > 0) throw new HttpParseError('truncated');
+    if (this.state === S.Upgraded || this.state === S.AwaitUpgrade || this.state === S.Halted) return;
+    if (this.state !== S.Head || this.headLen > 0) throw new HttpParseError('truncated', this.state === S.Head);
   }
 
   private flushBody(buf: Buffer, start: number, end: number): void {
@@ -211,59 +245,86 @@ export class Http1Parser {
 
   /** One byte of chunked framing (not chunk data); true when the message ended. */
   private stepChunked(c: number): boolean {
-    if (++this.chunkLine > MAX_CHUNK_LINE) throw new HttpParseError('chunk_line_too_long');
     switch (this.state) {
       case S.ChunkSize: {
+        if (++this.chunkLine > MAX_CHUNK_LINE) throw new HttpParseError('chunk_line_too_long');
         const v = hexVal(c);
         if (v >= 0) {
-          if (this.remaining > 0x7fffffffff) throw new HttpParseError('chunk_too_large');
+          if (this.remaining > 0xffffffffff) throw new HttpParseError('chunk_too_large');
           this.remaining = this.remaining * 16 + v;
           this.sawHexDigit = true;
           return false;
         }
+        // chunk-size [ chunk-ext ] CRLF, with no whitespace after the size (llhttp strict).
         if (!this.sawHexDigit) throw new HttpParseError('bad_chunk_size');
         if (c === CR) this.state = S.ChunkSizeLf;
-        else if (c === LF) this.afterSizeLine();
-        else if (c === 59 /* ; */ || c === 32 || c === 9) this.state = S.ChunkExt;
+        else if (c === 59 /* ; */) this.state = S.ChunkExt;
         else throw new HttpParseError('bad_chunk_size');
         return false;
       }
       case S.ChunkExt:
+        if (++this.chunkLine > MAX_CHUNK_LINE) throw new HttpParseError('chunk_line_too_long');
         if (c === CR) this.state = S.ChunkSizeLf;
-        else if (c === LF) this.afterSizeLine();
+        else if (!isFieldOctet(c)) throw new HttpParseError('bad_chunk_ext');
         return false;
       case S.ChunkSizeLf:
         if (c !== LF) throw new HttpParseError('bad_chunk_size');
-        this.afterSizeLine();
+        this.chunkLine = 0;
+        if (this.remaining === 0) {
+          this.state = S.TrailerStart;
+          this.trailerBytes = 0;
+        } else this.state = S.ChunkData;
         return false;
       case S.ChunkDataCr:
-        if (c === CR) this.state = S.ChunkDataLf;
-        else if (c === LF) this.startChunkSize();
-        else throw new HttpParseError('bad_chunk_end');
+        if (c !== CR) throw new HttpParseError('bad_chunk_end');
+        this.state = S.ChunkDataLf;
         return false;
       case S.ChunkDataLf:
         if (c !== LF) throw new HttpParseError('bad_chunk_end');
         this.startChunkSize();
         return false;
+      default:
+        return this.stepTrailer(c);
+    }
+  }
+
+  /** One byte of the trailer section: field lines like a head's, then an empty line. */
+  private stepTrailer(c: number): boolean {
+    if (++this.trailerBytes > MAX_HEAD) throw new HttpParseError('trailers_too_large');
+    switch (this.state) {
       case S.TrailerStart:
         if (c === CR) this.state = S.TrailerEndLf;
-        else if (c === LF) return true;
-        else this.state = S.Trailer;
+        else if (c === SP || c === HTAB) throw new HttpParseError('obs_fold');
+        else {
+          this.trailerLine = String.fromCharCode(c);
+          this.state = S.Trailer;
+          this.checkTrailerOctet(c);
+        }
         return false;
       case S.Trailer:
         if (c === CR) this.state = S.TrailerLf;
-        else if (c === LF) this.state = S.TrailerStart;
+        else {
+          this.checkTrailerOctet(c);
+          this.trailerLine += String.fromCharCode(c);
+        }
         return false;
       case S.TrailerLf:
-        if (c !== LF) throw new HttpParseError('bad_trailer');
+        if (c !== LF) throw new HttpParseError('bare_cr');
+        if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:/.test(this.trailerLine)) throw new HttpParseError('bad_trailer');
+        this.trailerLine = '';
         this.state = S.TrailerStart;
         return false;
       case S.TrailerEndLf:
-        if (c !== LF) throw new HttpParseError('bad_trailer');
+        if (c !== LF) throw new HttpParseError('bare_cr');
         return true;
       default:
         throw new HttpParseError('internal_state');
     }
+  }
+
+  private checkTrailerOctet(c: number): void {
+    if (c === LF) throw new HttpParseError('bare_lf');
+    if (!isFieldOctet(c)) throw new HttpParseError('bad_trailer');
   }
 
   private startChunkSize(): void {
@@ -273,78 +334,15 @@ export class Http1Parser {
     this.chunkLine = 0;
   }
 
-  private afterSizeLine(): void {
-    this.chunkLine = 0;
-    if (this.remaining === 0) this.state = S.TrailerStart;
-    else this.state = S.ChunkData;
-  }
-
   private onHeadComplete(raw: Buffer): void {
-    const text = raw.toString('latin1');
-    let lineEnd = text.indexOf('\n');
-    const startLine = text.slice(0, lineEnd > 0 && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd);
-    const head: HeadInfo = { method: '', path: '', status: 0, close: false, upgrade: false };
-    let minor = 1;
+    const head = parseHead(this.kind, raw);
+    const info: HeadInfo = { method: head.method, path: head.path, status: head.status, close: head.close, upgrade: head.upgrade };
     if (this.kind === 'request') {
-      const sp1 = startLine.indexOf(' ');
-      const sp2 = startLine.lastIndexOf(' ');
-      if (sp1 <= 0 || sp2 <= sp1) throw new HttpParseError('bad_request_line');
-      const version = startLine.slice(sp2 + 1);
-      if (!version.startsWith('HTTP/1.')) throw new HttpParseError('bad_version');
-      minor = version === 'HTTP/1.0' ? 0 : 1;
-      head.method = startLine.slice(0, sp1);
-      head.path = startLine.slice(sp1 + 1, sp2);
-    } else {
-      if (!startLine.startsWith('HTTP/1.')) throw new HttpParseError('bad_status_line');
-      minor = startLine.startsWith('HTTP/1.0') ? 0 : 1;
-      head.status = Number(startLine.slice(9, 12));
-      if (!(head.status >= 100 && head.status <= 999)) throw new HttpParseError('bad_status');
-    }
-    let contentLength = -1;
-    let chunked = false;
-    let hasTe = false;
-    let keepAlive = false;
-    let connUpgrade = false;
-    let hasUpgrade = false;
-    while (lineEnd >= 0 && lineEnd < text.length - 1) {
-      const next = text.indexOf('\n', lineEnd + 1);
-      const end = next < 0 ? text.length : next;
-      const lineStart = lineEnd + 1;
-      lineEnd = next;
-      const colon = text.indexOf(':', lineStart);
-      if (colon < 0 || colon > end) continue;
-      const nameLen = colon - lineStart;
-      // Only the few headers that change framing are looked at; the rest pass untouched.
-      if (nameLen !== 14 && nameLen !== 17 && nameLen !== 10 && nameLen !== 7) continue;
-      const name = text.slice(lineStart, colon).toLowerCase();
-      const value = text.slice(colon + 1, end).trim().toLowerCase();
-      if (name === 'content-length') {
-        if (!/^\d+$/.test(value)) throw new HttpParseError('bad_content_length');
-        const v = Number(value);
-        if (contentLength >= 0 && v !== contentLength) throw new HttpParseError('conflicting_content_length');
-        contentLength = v;
-      } else if (name === 'transfer-encoding') {
-        hasTe = true;
-        chunked = value.endsWith('chunked');
-      } else if (name === 'connection') {
-        for (const tok of value.split(',')) {
-          const t = tok.trim();
-          if (t === 'close') head.close = true;
-          else if (t === 'keep-alive') keepAlive = true;
-          else if (t === 'upgrade') connUpgrade = true;
-        }
-      } else if (name === 'upgrade') hasUpgrade = true;
-    }
-    if (minor === 0 && !keepAlive) head.close = true;
-
-    if (this.kind === 'request') {
-      head.upgrade = (hasUpgrade && connUpgrade) || head.method === 'CONNECT';
-      this.h.onHead(head, raw);
-      if (hasTe) {
-        if (!chunked) throw new HttpParseError('bad_transfer_encoding');
-        this.startChunkSize();
-      } else if (contentLength > 0) {
-        this.remaining = contentLength;
+      this.h.onHead(info, raw);
+      if (this.state === S.Halted) return;
+      if (head.hasTe) this.startChunkSize();
+      else if (head.contentLength > 0) {
+        this.remaining = head.contentLength;
         this.state = S.Length;
       } else this.state = S.Head;
       // A switch request without a body pauses here; with a body, after the body.
@@ -354,25 +352,24 @@ export class Http1Parser {
     }
     const method = this.requestMethod();
     const s = head.status;
-    this.h.onHead(head, raw);
+    this.h.onHead(info, raw);
+    if (this.state === S.Halted) return;
     if (s === 101 || (method === 'CONNECT' && s >= 200 && s < 300)) {
       this.state = S.Upgraded;
     } else if ((s >= 100 && s < 200) || s === 204 || s === 304 || method === 'HEAD') {
       this.state = S.Head;
-    } else if (hasTe && chunked) {
+    } else if (head.hasTe && head.chunked) {
       this.startChunkSize();
-    } else if (hasTe) {
+    } else if (head.hasTe) {
+      // A response's final coding other than chunked is delimited by the close (RFC 9112 §6.3).
       this.state = S.UntilClose;
-    } else if (contentLength >= 0) {
-      this.remaining = contentLength;
-      this.state = contentLength > 0 ? S.Length : S.Head;
+    } else if (head.contentLength >= 0) {
+      this.remaining = head.contentLength;
+      this.state = head.contentLength > 0 ? S.Length : S.Head;
     } else {
       this.state = S.UntilClose;
     }
   }
-
-  /** Set when a switch request has a body: pause after that body. */
-  private pendingUpgrade = false;
 }
 
 /** 1xx responses other than 101 are interim: the request still awaits its final response. */

@@ -65,7 +65,9 @@ function fetchVia(tp: TestProxy, agent: Agent, method: string, path: string, bod
 async function setup(t: Test, relay: 'js' | 'native' = 'js') {
   const up = await upstream(t);
   const lines: Record<string, unknown>[] = [];
-  const tp = await startTestProxy({ relay }, { native: relay === 'native', accessLog: (r) => lines.push(r) });
+  // A generous detection timeout: these tests are about HTTP, and a loaded event loop can
+  // run the 100 ms timer before the already-arrived request is read (see connection.ts).
+  const tp = await startTestProxy({ relay, detectTimeoutMs: 2000 }, { native: relay === 'native', accessLog: (r) => lines.push(r) });
   t.teardown(() => tp.close());
   tp.dst = { address: '127.0.0.1', port: up.port };
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
