@@ -13,6 +13,9 @@ APT_PACKAGES=(
   postgresql postgresql-contrib netcat-openbsd libnginx-mod-stream   # + nginx stream arm of the benchmark
 )
 
+# npm fetches Node 24 (scripts/env.sh) and the packages; a fresh Debian has neither Node nor npm.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
