@@ -219,7 +219,7 @@ function run(): void {
 
   t.test('no rendered object has an unknown or misspelt field (strict, Kubernetes 1.27 field set)', { skip }, async (t) => {
     if ('skip' in models) return;
-    const strict = strictValidator(models.dir);
+    const strict = await strictValidator(models.dir);
     for (const [name, objs] of Object.entries(rendered)) {
       for (const o of objs) {
         const errs = strict(o);

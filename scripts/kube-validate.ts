@@ -3,7 +3,6 @@
 // Kubernetes version and why 1.27 + 1.33 cover our 1.29-1.33 range).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from './helm.js';
@@ -56,7 +55,7 @@ export async function validateObject(dir: string, schema: (typeof KUBE_SCHEMAS)[
  * close every object (additionalProperties: false, like `kubeconform -strict` and the API
  * server's strict field validation) and compile with the same ajv, so an unknown or
  * misspelt field fails. 1.27 is below our floor: a field it knows exists in 1.29-1.33. */
-export function strictValidator(dir: string): (obj: { apiVersion: string; kind: string }) => string[] | undefined {
+export async function strictValidator(dir: string): Promise<(obj: { apiVersion: string; kind: string }) => string[] | undefined> {
   const nm = join(dir, 'node_modules');
   const folders = [join(nm, 'k8s-1.27', '_schemas'), join(nm, '@kubernetes-models', 'apimachinery', '_schemas')];
   const byId = new Map<string, Record<string, unknown>>();
@@ -71,8 +70,7 @@ export function strictValidator(dir: string): (obj: { apiVersion: string; kind: 
       byId.set(id, LEFT_OPEN.has(id) ? schema : (closeSchema(schema) as Record<string, unknown>));
     }
   }
-  const req = createRequire(join(dir, 'package.json'));
-  const Ajv = req('ajv') as { default: new (o: object) => AjvLike };
+  const Ajv = (await import(pathToFileURL(join(nm, 'ajv', 'dist', 'ajv.js')).href)) as { default: new (o: object) => AjvLike };
   const ajv = new Ajv.default({ strict: false, allErrors: true, validateFormats: false });
   for (const [id, s] of byId) ajv.addSchema(s, id);
   const roots = new Map<string, string>();
