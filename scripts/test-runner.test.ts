@@ -17,8 +17,12 @@ interface Run {
 
 /** The runner as CI calls it, without the TAP_* environment of the tap run around us. */
 function runner(filter?: string): Promise<Run> {
+  return runnerWith([`--dir=${fixtures}`, ...(filter ? [filter] : [])]);
+}
+
+function runnerWith(flags: string[]): Promise<Run> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TAP|_TAPJS)/.test(k) && k !== 'NODE_OPTIONS'));
-  const args = [join(repoRoot, 'scripts', 'test.mjs'), `--dir=${fixtures}`, ...(filter ? [filter] : [])];
+  const args = [join(repoRoot, 'scripts', 'test.mjs'), ...flags];
   return new Promise((resolve) => {
     execFile(process.execPath, args, { cwd: repoRoot, env, encoding: 'utf8', timeout: 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const lines = stdout.trimEnd().split('\n');
@@ -72,4 +76,13 @@ t.test('a run of only self-skipping files exits 0', async (t) => {
   const r = await skipOnly;
   t.equal(r.last, '0 passed, 0 failed, 1 skipped');
   t.equal(r.status, 0);
+});
+
+t.test('pure e2e tests (*.unit.test.js) run with the unit tests, never also as e2e', async (t) => {
+  const list = (flag: string) => runnerWith(['--no-build', flag, 'sandbox/plan.unit']);
+  const e2e = await list('--e2e');
+  t.match(e2e.stderr, /no test file matches sandbox\/plan\.unit/, 'not in the e2e set');
+  const unit = await list('--unit');
+  t.match(unit.stdout, /^# counted dist\/e2e\/sandbox\/plan\.unit\.test\.js: \d+ passed, 0 failed/m, 'in the unit set');
+  t.equal(unit.status, 0);
 });

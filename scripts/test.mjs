@@ -4,8 +4,9 @@
 // tap reports `not ok` without a failing test of its own (thrown at import, non-zero exit
 // code, process.exit or a signal mid-test, a timeout) counts as exactly one failure; one
 // that reports no tests counts as failed unless it skipped itself (`t.plan(0, reason)`),
-// which counts as one skipped. Unit tests (dist/{cmd,pkg,scripts}) run in parallel; kernel
-// e2e tests (dist/e2e) run one file at a time since they share the kernel.
+// which counts as one skipped. Unit tests (dist/{cmd,pkg,scripts} and dist/e2e/**/*.unit.test.js)
+// run in parallel; kernel e2e tests (the rest of dist/e2e) run one file at a time since they
+// share the kernel.
 //   node scripts/test.mjs [--unit|--e2e] [--no-build] [--dir=PATH] [file-filter...]
 // --dir=PATH runs the *.test.js files under PATH instead (in parallel, like unit tests);
 // scripts/test-runner.test.ts points it at scripts/fixtures/runner/.
@@ -42,8 +43,12 @@ function findTests(dir) {
   return out.sort();
 }
 const pick = (files) => files.filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
-const unit = pick(dirArg !== undefined ? findTests(resolve(dirArg)) : ['cmd', 'pkg', 'scripts'].flatMap((d) => findTests(join(root, 'dist', d))));
-const e2e = dirArg !== undefined ? [] : pick(findTests(join(root, 'dist', 'e2e')));
+// Pure tests of e2e code (`*.unit.test.js`, e.g. the sandbox's planners) need no root: they
+// run with the unit tests, once, and never in the e2e set.
+const isUnitTest = (f) => f.endsWith('.unit.test.js');
+const e2eFiles = dirArg !== undefined ? [] : findTests(join(root, 'dist', 'e2e'));
+const unit = pick(dirArg !== undefined ? findTests(resolve(dirArg)) : [...['cmd', 'pkg', 'scripts'].flatMap((d) => findTests(join(root, 'dist', d))), ...e2eFiles.filter(isUnitTest)]);
+const e2e = pick(e2eFiles.filter((f) => !isUnitTest(f)));
 
 const totals = { pass: 0, fail: 0, skip: 0 };
 const selected = (only !== 'e2e' ? unit.length : 0) + (only !== 'unit' ? e2e.length : 0);
