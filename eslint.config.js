@@ -45,10 +45,8 @@ function boundaries({ owns = [], isPure = false } = {}) {
     for (const name of ['node:module', 'module']) paths.push({ name, importNames: ['createRequire'], message: `${addon} (createRequire)` });
     patterns.push({ group: ['**/*.node', '**/addon/build/**'], message: addon });
     properties.push({ object: 'process', property: 'dlopen', message: addon });
-    syntax.push(
-      { selector: `ImportExpression > Literal[value=/${NODE_FILE}/]`, message: addon },
-      { selector: `CallExpression > Literal.arguments[value=/${NODE_FILE}/]`, message: addon },
-    );
+    // A require() needs createRequire (banned above), so import() is the remaining route.
+    syntax.push({ selector: `ImportExpression > Literal[value=/${NODE_FILE}/]`, message: addon });
   }
   if (isPure) {
     paths.push(...ioPaths);
