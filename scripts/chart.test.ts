@@ -95,11 +95,11 @@ function run(): void {
     for (const r of role.rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) grants.add(`${g}/${res}:${v}`);
     t.same([...grants].sort(), [
       '/events:create',
-      '/namespaces:get', '/namespaces:list', '/namespaces:watch',
-      '/pods:get', '/pods:list', '/pods:watch',
+      '/namespaces:list', '/namespaces:watch',
+      '/pods:list', '/pods:watch',
       'authentication.k8s.io/tokenreviews:create',
       'policy.weft.dev/authorizationpolicies/status:update',
-      'policy.weft.dev/authorizationpolicies:get', 'policy.weft.dev/authorizationpolicies:list', 'policy.weft.dev/authorizationpolicies:watch',
+      'policy.weft.dev/authorizationpolicies:list', 'policy.weft.dev/authorizationpolicies:watch',
     ].sort());
     const binding = find(def, 'ClusterRoleBinding');
     t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'weft-controller', namespace: 'weft-system' }]);
