@@ -6,7 +6,9 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { parseValuesYaml } from '../pkg/api/values.js';
+import type { Pod } from '../pkg/api/k8s-types.js';
+import { defaultValues, parseValuesYaml } from '../pkg/api/values.js';
+import { injectPod, isSkip } from '../pkg/inject/index.js';
 import { chartDir, helm, helmPath, renderChart, repoRoot } from './helm.js';
 import { KUBE_SCHEMAS, kubeModelsDir, strictValidator, validateObject } from './kube-validate.js';
 
@@ -163,7 +165,15 @@ function run(): void {
     const svc = find(mon, 'Service');
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) t.equal(svc.metadata.labels[k], v, `ServiceMonitor selects the Service by ${k}`);
     const pm = find(mon, 'PodMonitor');
-    t.match(JSON.stringify(pm.spec.podMetricsEndpoints), /15020/);
+    // One target per pod: the port the injector gives the proxy's admin listener, by name.
+    const injected = injectPod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'shop' }, spec: { containers: [{ name: 'web', image: 'nginx', ports: [{ name: 'http', containerPort: 8080 }] }] } } as Pod, { name: 'shop' }, { values: defaultValues(), version: '0.1.0' });
+    if (isSkip(injected)) throw new Error(`not injected: ${injected.message}`);
+    const proxy = [...(injected.injectedPod.spec.initContainers ?? []), ...injected.injectedPod.spec.containers].find((c) => c.name === 'weft-proxy');
+    const admin = proxy?.ports?.find((p) => p.containerPort === defaultValues().proxy.ports.admin);
+    t.ok(admin?.name, 'the proxy names its admin port');
+    t.same(pm.spec.podMetricsEndpoints.map((e: Any) => e.port), [admin?.name], 'the PodMonitor scrapes exactly that port');
+    t.equal(pm.spec.podMetricsEndpoints[0].path, '/metrics');
+    t.notMatch(JSON.stringify(pm.spec.podMetricsEndpoints), /__address__/, 'no address rewriting (which made one target per declared port)');
   });
 
   t.test('one replica: the disruption budget does not block node drains', async (t) => {
