@@ -139,21 +139,33 @@ function run(): void {
     t.match(tpl, /lookup "v1" "Secret"/, 'an existing Secret is reused on upgrade');
   });
 
-  t.test('certManager: Issuer + Certificate, CA injected by annotation, no Helm-made secret', async (t) => {
+  t.test('certManager: self-signed Issuer -> CA Certificate -> CA Issuer -> serving Certificate; caBundle from the CA', async (t) => {
     const cm = rendered.certManager!;
-    t.notOk(find(cm, 'Secret'));
-    t.ok(find(cm, 'Issuer'));
-    const cert = find(cm, 'Certificate');
-    t.equal(cert.spec.secretName, 'weft-webhook-tls');
-    t.ok(cert.spec.dnsNames.includes('weft-controller.weft-system.svc'));
+    t.notOk(find(cm, 'Secret'), 'no Helm-made key material');
+    const issuers = all(cm, 'Issuer');
+    const certs = all(cm, 'Certificate');
+    const selfSigned = issuers.find((i: Any) => i.spec.selfSigned);
+    const caIssuer = issuers.find((i: Any) => i.spec.ca);
+    t.equal(issuers.length, 2);
+    t.equal(certs.length, 2);
+    const ca = certs.find((c: Any) => c.spec.isCA === true);
+    const serving = certs.find((c: Any) => c.spec.isCA !== true);
+    t.same(ca.spec.issuerRef, { name: selfSigned.metadata.name, kind: 'Issuer', group: 'cert-manager.io' }, 'the self-signed issuer signs only the CA');
+    t.equal(caIssuer.spec.ca.secretName, ca.spec.secretName, "the CA issuer signs with the CA certificate's key");
+    t.same(serving.spec.issuerRef, { name: caIssuer.metadata.name, kind: 'Issuer', group: 'cert-manager.io' }, 'the serving certificate comes from the CA issuer');
+    t.equal(serving.spec.secretName, 'weft-webhook-tls', 'the Secret the controller mounts');
+    t.ok(serving.spec.dnsNames.includes('weft-controller.weft-system.svc'));
+    t.not(ca.spec.secretName, serving.spec.secretName);
     for (const k of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
       const w = find(cm, k);
-      t.equal(w.metadata.annotations['cert-manager.io/inject-ca-from'], 'weft-system/weft-controller', k);
+      t.equal(w.metadata.annotations['cert-manager.io/inject-ca-from'], `weft-system/${ca.metadata.name}`, `${k}: caBundle is the CA, stable across serving-certificate renewals`);
       t.notOk(w.webhooks.some((x: Any) => x.clientConfig.caBundle), `${k} has no static caBundle`);
     }
     const own = rendered.certManagerIssuer!;
     t.notOk(find(own, 'Issuer'), 'an existing issuer is used as is');
+    t.equal(all(own, 'Certificate').length, 1, 'and no CA of our own');
     t.same(find(own, 'Certificate').spec.issuerRef, { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+    t.equal(find(own, 'MutatingWebhookConfiguration').metadata.annotations['cert-manager.io/inject-ca-from'], 'weft-system/weft-controller', "a named issuer: the serving certificate's ca.crt is that issuer's CA");
   });
 
   t.test('monitoring: ServiceMonitor for the controller, PodMonitor for the proxies', async (t) => {
