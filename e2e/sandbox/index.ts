@@ -22,7 +22,8 @@ export type * from './types.js';
 export { createNode } from './node.js';
 export { sweepStale, leftovers, isEmpty, cgroup2Mount } from './cleanup.js';
 export { builtinImages, weftImage } from './images.js';
-export { capabilityPlan, capMask, ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from './caps.js';
+export { allCapabilities, capabilityPlan, capMask, DEFAULT_CAPABILITIES, NAMED_CAPABILITIES, type HostCaps } from './caps.js';
+export { hostCaps } from './host-caps.js';
 
 /** The part of a tap test the sandbox uses: teardown runs also when the test throws. */
 export interface TeardownHost {

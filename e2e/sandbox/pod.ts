@@ -9,6 +9,7 @@ import { capabilityPlan } from './caps.js';
 import { killCgroupSync, rmCgroupTreeSync } from './cleanup.js';
 import { ContainerRuntime } from './container.js';
 import { containerEnv, expand, type DownwardFields } from './env.js';
+import { hostCaps } from './host-caps.js';
 import { mapImage } from './images.js';
 import type { ContainerExit, ContainerKind, ContainerStatus, ExecOptions, ExecResult, ImageMapping, NodeInfo, RunPodOptions, SandboxPod } from './index.js';
 import { launchArgv } from './launch.js';
@@ -147,20 +148,23 @@ export class PodRuntime implements SandboxPod {
 
   private async startContainer(c: Container, kind: ContainerKind, where: string, deadline: number): Promise<ContainerRuntime> {
     const h = this.host;
-    const plan = capabilityPlan(this.manifest.spec, c, where);
+    const plan = capabilityPlan(this.manifest.spec, c, where, hostCaps());
+    // The runtime's env (as from the image and the runtime), under the container's own;
+    // $(VAR) in env, command and args sees only the container's own (containerEnv).
     const base = {
       PATH: `${dirname(h.nodeBinary)}:${dirname(h.weftBinary)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       HOSTNAME: this.name,
       HOME: plan.uid === 0 ? '/root' : '/',
     };
-    const env = containerEnv(c, where, this.downward(), base);
+    const own = containerEnv(c, where, this.downward());
+    const env = { ...base, ...own };
     const mapped = await mapImage(
       [this.opts.images ?? {}, h.opts.images ?? {}],
       {
         image: c.image ?? '',
         container: c,
-        command: c.command?.map((s) => expand(s, env)),
-        args: c.args?.map((s) => expand(s, env)),
+        command: c.command?.map((s) => expand(s, own)),
+        args: c.args?.map((s) => expand(s, own)),
         env,
         podDir: this.dir,
         pod: this,
@@ -307,7 +311,7 @@ export class PodRuntime implements SandboxPod {
     const plan =
       opts.uid === undefined && opts.gid === undefined
         ? rt.plan
-        : capabilityPlan(this.manifest.spec, rt.spec, rt.where, { ...(opts.uid === undefined ? {} : { uid: opts.uid }), ...(opts.gid === undefined ? {} : { gid: opts.gid }) });
+        : capabilityPlan(this.manifest.spec, rt.spec, rt.where, hostCaps(), { ...(opts.uid === undefined ? {} : { uid: opts.uid }), ...(opts.gid === undefined ? {} : { gid: opts.gid }) });
     const pid = rt.pid;
     const launch = launchArgv({
       cgroupDir: rt.cgroupPath,

@@ -125,7 +125,7 @@ const WebhookSchema = z
     failurePolicy: z.enum(['Fail', 'Ignore']).default('Fail').describe('what the API server does when the webhook cannot be reached'),
     timeoutSeconds: z.number().int().min(1).max(30).default(10).describe('admission call timeout'),
     reinvocationPolicy: z.enum(['Never', 'IfNeeded']).default('IfNeeded').describe('re-run after other mutating webhooks (safe: injection is idempotent)'),
-    namespaceSelectorLabel: z.string().default('weft.dev/inject').describe('namespace label that opts a namespace in (value enabled)'),
+    namespaceSelectorLabel: z.string().default('weft.dev/inject').describe('the opt-in label, on namespaces and pods (enabled|disabled; the pod wins), read alike by the webhook selectors and the injector'),
   })
   .prefault({})
   .describe('the MutatingWebhookConfiguration');
