@@ -41,3 +41,25 @@ t.test('CRD: structural schema with status subresource and printer columns', asy
   const spec = (v.schema.openAPIV3Schema as { properties: { spec: { properties: Record<string, { enum?: string[] }> } } }).properties.spec;
   t.same(spec.properties.action?.enum, ['ALLOW', 'DENY']);
 });
+
+t.test('empty lists are refused, naming the field: they would match nothing', async (t) => {
+  const cases: [spec: unknown, field: string][] = [
+    [{ action: 'DENY', rules: [{ to: [{ operation: { ports: [] } }] }] }, 'spec.rules[0].to[0].operation.ports'],
+    [{ action: 'DENY', rules: [{ from: [{ source: { namespaces: [] } }] }] }, 'spec.rules[0].from[0].source.namespaces'],
+    [{ rules: [{ from: [{ source: { notIpBlocks: [] } }] }] }, 'spec.rules[0].from[0].source.notIpBlocks'],
+    [{ rules: [{ to: [{ operation: { methods: ['GET'], notPaths: [] } }] }] }, 'spec.rules[0].to[0].operation.notPaths'],
+    [{ rules: [{ from: [] }] }, 'spec.rules[0].from'],
+    [{ rules: [{ to: [] }] }, 'spec.rules[0].to'],
+  ];
+  for (const [spec, field] of cases) {
+    t.throws(() => parsePolicy({ ...base, spec }), { code: 'WEFT_ERR_BAD_POLICY', field, message: new RegExp(`${field.replace(/[[\].]/g, '\\$&')}: must not be empty \\(an empty list matches nothing\\)`) }, field);
+  }
+  t.equal(parsePolicy({ ...base, spec: { rules: [] } }).spec.rules?.length, 0, 'rules: [] stays valid (allow-nothing)');
+  const schema = JSON.stringify(policyCrd());
+  t.match(schema, /"ports":\{"minItems":1,"type":"array"/, 'the CRD carries minItems: 1, so the API server refuses them too');
+  t.equal((schema.match(/"minItems":1/g) ?? []).length, 14, 'on all 12 source/operation lists and on from and to');
+});
+
+t.test('the path error reads as one sentence', async (t) => {
+  t.throws(() => parsePolicy({ ...base, spec: { rules: [{ to: [{ operation: { paths: ['x*y'] } }] }] } }), { message: /paths\[0\]: must start with "\/" or "\*" and must be exact, "prefix\*", "\*suffix" or "\*"/ });
+});

@@ -31,9 +31,15 @@ const serviceAccountPattern = nonEmpty('"namespace/name" or a bare name in the p
 const cidr = nonEmpty('an IPv4/IPv6 address or CIDR').refine((s) => parseCidr(s) !== undefined, 'must be an IPv4 or IPv6 address or CIDR such as 10.0.0.0/8 or fd00::/8, with a prefix length in range');
 const port = z.number({ error: 'must be a port number 1-65535' }).int('must be an integer port 1-65535').min(1, 'must be a port number 1-65535').max(65535, 'must be a port number 1-65535');
 const method = nonEmpty('an HTTP method').regex(/^([A-Z]+|\*)$/, 'must be an upper-case HTTP method such as GET, or "*"');
-const path = nonEmpty('a path').refine((s) => s === '*' || ((s.startsWith('/') || s.startsWith('*')) && isPattern(s)), `must start with "/" or "*" and be ${PATTERN_MSG}`);
+const path = nonEmpty('a path').refine((s) => s === '*' || ((s.startsWith('/') || s.startsWith('*')) && isPattern(s)), `must start with "/" or "*" and ${PATTERN_MSG}`);
 
-const list = <T extends z.ZodType>(item: T, help: string) => z.array(item, { error: `must be a list (${help})` }).optional();
+const array = <T extends z.ZodType>(item: T, help: string) => z.array(item, { error: `must be a list (${help})` });
+// An empty list would match nothing, silently turning a DENY into a no-op: refused, so the
+// author either lists something or leaves the field out (which matches anything).
+const list = <T extends z.ZodType>(item: T, help: string) =>
+  array(item, help)
+    .min(1, `must not be empty (an empty list matches nothing); list at least one, or leave the field out to match any (${help})`)
+    .optional();
 
 export const SourceSchema = z
   .object({
@@ -71,7 +77,8 @@ export const PolicySpecSchema = z
       .strict()
       .optional(),
     action: z.enum(['ALLOW', 'DENY'], { error: 'must be ALLOW or DENY' }).default('ALLOW'),
-    rules: list(RuleSchema, 'rules; an ALLOW policy without rules allows nothing'),
+    // `rules: []` is Istio's allow-nothing idiom (ALLOW) / deny-nothing (DENY): kept.
+    rules: array(RuleSchema, 'rules; an ALLOW policy without rules allows nothing').optional(),
   })
   .strict();
 
