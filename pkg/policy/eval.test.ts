@@ -126,9 +126,24 @@ t.test('HTTP-only fields against opaque TCP', async (t) => {
   table(t, denyHttp, [
     ['HTTP GET from batch passes the DENY', req('10.2.0.7', 8080, GET('/')), true, 'default-allow'],
     ['HTTP DELETE from batch denied', req('10.2.0.7', 8080, { method: 'DELETE', path: '/' }), false, 'deny-policy'],
-    ['opaque TCP from batch: HTTP fields ignored, denied', req('10.2.0.7', 8080), false, 'deny-policy', 'shop/deny-delete', 0],
-    ['opaque TCP from web: source still has to match', req('10.1.0.5', 8080), true, 'default-allow'],
-    ['opaque TCP on another port: ports still apply', req('10.2.0.7', 9090), true, 'default-allow'],
+    ['opaque TCP from batch: a rule with HTTP fields never matches TCP', req('10.2.0.7', 8080), true, 'default-allow'],
+    ['opaque TCP from web', req('10.1.0.5', 8080), true, 'default-allow'],
+    ['opaque TCP on another port', req('10.2.0.7', 9090), true, 'default-allow'],
+  ]);
+
+  // The documented way to deny a port at L4: a rule without HTTP fields, next to the HTTP one.
+  const denyPort = doc('deny-delete', 'action: DENY\nrules:\n- from: [{source: {namespaces: [batch]}}]\n  to: [{operation: {ports: [8080], methods: [DELETE]}}]') + doc('deny-5432', 'action: DENY\nrules:\n- from: [{source: {namespaces: [batch]}}]\n  to: [{operation: {ports: [5432]}}]');
+  table(t, denyPort, [
+    ['opaque TCP to the L4-denied port', req('10.2.0.7', 5432), false, 'deny-policy', 'shop/deny-5432', 0],
+    ['HTTP to the L4-denied port: denied too (no HTTP fields: every request)', req('10.2.0.7', 5432, GET('/')), false, 'deny-policy', 'shop/deny-5432', 0],
+    ['opaque TCP to 8080 still passes the HTTP-only DENY', req('10.2.0.7', 8080), true, 'default-allow'],
+  ]);
+
+  // One operation with HTTP fields and one without, in the same DENY rule: TCP meets the second.
+  const mixed = doc('mixed', 'action: DENY\nrules:\n- to: [{operation: {ports: [8080], paths: ["/admin*"]}}, {operation: {ports: [8081]}}]');
+  table(t, mixed, [
+    ['TCP to 8080: only the HTTP operation applies', req('1.1.1.1', 8080), true, 'default-allow'],
+    ['TCP to 8081: the plain operation denies', req('1.1.1.1', 8081), false, 'deny-policy', 'shop/mixed', 0],
   ]);
 });
 

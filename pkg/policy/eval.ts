@@ -8,10 +8,10 @@
 // - if any ALLOW policy selects the workload, a request must match one of its rules;
 // - otherwise the workload's default-inbound policy decides;
 // - only inbound traffic is subject to policy;
-// - methods/paths apply to HTTP only. For an L4 decision (no `http` in the request: opaque
-//   TCP), an ALLOW operation with HTTP fields never matches, while a DENY operation has its
-//   HTTP fields ignored, so the DENY covers the TCP traffic as a whole (fail closed, as
-//   Istio does with "invalid" DENY rules).
+// - methods/paths apply to HTTP only: for an L4 decision (no `http` in the request: opaque
+//   TCP) an operation with HTTP fields never matches, for ALLOW and DENY alike (issue 7;
+//   Istio instead widens such a DENY to all TCP). To deny a port at L4, write a rule without
+//   HTTP fields (docs/policy.md).
 import type { Policy, PolicyRule } from '../api/policy.js';
 import { cidrContains, parseCidr, parseIp, type Cidr, type ParsedIp } from './cidr.js';
 import { normalizePath, type NormalizedPath } from './path.js';
@@ -159,7 +159,7 @@ interface HttpView {
 }
 
 function opMatches(o: OpMatch, http: HttpView | undefined, action: 'ALLOW' | 'DENY'): boolean {
-  if (!http) return action === 'DENY' || !o.http;
+  if (!http) return !o.http;
   if (o.methods && !o.methods(http.method)) return false;
   if (o.notMethods && o.notMethods(http.method)) return false;
   if (o.paths || o.notPaths) {
