@@ -1,10 +1,12 @@
-// Where the proxy's Authorizer comes from. The policy file source lives in pkg/policy and is
+// Where the proxy's Authorizer comes from; every source's denies are logged (rate-limited)
+// with the deciding policy and rule (pkg/policy/decision-log.ts). The policy file source lives in pkg/policy and is
 // loaded by name only when --policy-file is given, so the proxy starts without it otherwise.
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_TOKEN_FILE, type PodInfo } from '../api/proxy-config.js';
 import { ErrorCodes, WeftError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Registry } from '../metrics/registry.js';
+import { withDenyLog } from '../policy/decision-log.js';
 import { allowAll, type Authorizer } from '../policy/types.js';
 
 export interface PolicySource {
@@ -53,7 +55,7 @@ export async function policySource(opts: {
     if (!name) throw new WeftError(ErrorCodes.BAD_FLAG, `--policy-file: pkg/policy/file-source exports none of ${WATCH_EXPORTS.join(', ')}`, { field: '--policy-file' });
     const watch = mod[name] as WatchPolicyFile;
     const w = await watch(opts.policyFile, self, opts.log, opts.registry ? { registry: opts.registry } : {});
-    return { authorizer: w.authorizer, description: `file ${opts.policyFile}`, close: () => w.close() };
+    return { authorizer: withDenyLog(w.authorizer, opts.log), description: `file ${opts.policyFile}`, close: () => w.close() };
   }
   if (opts.controller) {
     let mod: Record<string, unknown>;
@@ -70,9 +72,9 @@ export async function policySource(opts: {
     const ca = await controllerCa(opts.controllerCa, opts.controllerCaPem);
     if (ca) so.ca = ca;
     const s = await subscribe(opts.controller, opts.tokenFile ?? DEFAULT_TOKEN_FILE, self, opts.log, so);
-    return { authorizer: s.authorizer, description: `controller ${new URL(opts.controller).host}`, close: () => s.close() };
+    return { authorizer: withDenyLog(s.authorizer, opts.log), description: `controller ${new URL(opts.controller).host}`, close: () => s.close() };
   }
-  return { authorizer: defaultAuthorizer(opts.defaultInboundPolicy), description: `default-inbound-policy ${opts.defaultInboundPolicy}`, close: () => {} };
+  return { authorizer: withDenyLog(defaultAuthorizer(opts.defaultInboundPolicy), opts.log), description: `default-inbound-policy ${opts.defaultInboundPolicy}`, close: () => {} };
 }
 
 /** The CA for the controller stream: PEM text as given, or a file checked now (a typo fails
