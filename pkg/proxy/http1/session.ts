@@ -14,6 +14,8 @@ interface Pending {
   local: Buffer | null;
   close: boolean;
   bytes: number;
+  /** The deciding policy, for the access log only (never in a response). */
+  policy: string | undefined;
 }
 
 const DENY_BODY = 'RBAC: access denied';
@@ -129,12 +131,14 @@ export class Http1Session {
   private onRequestHead(h: HeadInfo, raw: Buffer): void {
     const ctx = this.ctx;
     let local: Buffer | null = null;
+    let policy = ctx.policy;
     if (ctx.perRequestAuthz) {
       const d = ctx.authorizer.decide({ direction: ctx.direction, source: ctx.src, destination: ctx.dst, http: { method: h.method, path: h.path } });
       ctx.countAuthz(d.allow, d.policy);
+      policy = d.policy;
       if (!d.allow) local = denyResponse(h.method, h.close);
     }
-    this.queue.push({ method: h.method, path: h.path, t0: performance.now(), local, close: h.close, bytes: 0 });
+    this.queue.push({ method: h.method, path: h.path, t0: performance.now(), local, close: h.close, bytes: 0, policy });
     this.forwarding = local === null;
     if (local === null) this.writeUp(raw);
     else this.flushLocal();
@@ -185,7 +189,7 @@ export class Http1Session {
     const m = this.ctx.metrics;
     m.request(p.method, status);
     m.duration.observe(ms / 1000);
-    this.ctx.accessLog?.({ dir: this.ctx.direction, src: `${this.ctx.src.address}:${this.ctx.src.port}`, dst: `${this.ctx.dst.address}:${this.ctx.dst.port}`, proto: 'http', method: p.method, path: p.path, status, bytes: p.bytes, duration_ms: Math.round(ms * 1000) / 1000 });
+    this.ctx.accessLog?.({ dir: this.ctx.direction, src: `${this.ctx.src.address}:${this.ctx.src.port}`, dst: `${this.ctx.dst.address}:${this.ctx.dst.port}`, proto: 'http', method: p.method, path: p.path, status, bytes: p.bytes, duration_ms: Math.round(ms * 1000) / 1000, ...(p.policy ? { policy: p.policy } : {}) });
   }
 
   /** Send denied-request responses that are now first in line. */
