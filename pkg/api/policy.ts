@@ -133,7 +133,7 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 /** Validate one parsed document; throws WEFT_ERR_BAD_POLICY naming every bad field. */
 export function parsePolicy(doc: unknown, defaultNamespace = 'default', where = ''): Policy {
   const r = PolicyDocumentSchema.safeParse(doc);
-  const label = where || describeDoc(doc);
+  const label = where || describeDoc(doc, defaultNamespace);
   if (!r.success) {
     const msgs = r.error.issues.map((i) => `${fieldPath(i.path)}: ${i.message}`);
     throw new WeftError(ErrorCodes.BAD_POLICY, `${label}: ${msgs.join('; ')}`, { field: fieldPath(r.error.issues[0]?.path ?? []) });
@@ -145,10 +145,10 @@ export function parsePolicy(doc: unknown, defaultNamespace = 'default', where = 
   return p;
 }
 
-function describeDoc(doc: unknown): string {
+function describeDoc(doc: unknown, defaultNamespace: string): string {
   const m = (doc as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   const name = typeof m?.name === 'string' ? m.name : '(unnamed)';
-  return `AuthorizationPolicy ${typeof m?.namespace === 'string' ? `${m.namespace}/` : ''}${name}`;
+  return `AuthorizationPolicy ${typeof m?.namespace === 'string' ? m.namespace : defaultNamespace}/${name}`;
 }
 
 type Json = Record<string, unknown>;
@@ -172,9 +172,25 @@ export function toStructural(node: unknown): Json {
   return n;
 }
 
+/** Mark every object node with `properties` x-kubernetes-preserve-unknown-fields. The API
+ * server prunes unknown fields before admission, so without this a typo such as
+ * `source: {namespace: [web]}` reaches the webhook as `source: {}` (an ALLOW for everyone)
+ * from any client that does not ask for strict field validation. Kept, the strict zod schema
+ * in POST /validate (and the controller, if the webhook was bypassed) refuses it by name.
+ * The flag does not carry into nested schemas, hence every level. */
+export function preserveUnknownFields(node: Json): Json {
+  const n = { ...node };
+  if (n.properties) {
+    n['x-kubernetes-preserve-unknown-fields'] = true;
+    n.properties = Object.fromEntries(Object.entries(n.properties as Json).map(([k, v]) => [k, preserveUnknownFields(v as Json)]));
+  }
+  if (n.items) n.items = preserveUnknownFields(n.items as Json);
+  return n;
+}
+
 /** The CustomResourceDefinition object for authorizationpolicies.policy.weft.dev. */
 export function policyCrd(): Json {
-  const spec = toStructural(z.toJSONSchema(PolicySpecSchema, { io: 'input', unrepresentable: 'any' }));
+  const spec = preserveUnknownFields(toStructural(z.toJSONSchema(PolicySpecSchema, { io: 'input', unrepresentable: 'any' })));
   const status = toStructural(z.toJSONSchema(PolicyStatusSchema, { io: 'input', unrepresentable: 'any' }));
   spec.description = 'Which peers may reach the selected pods and how (Istio AuthorizationPolicy semantics). See docs/policy.md.';
   return {

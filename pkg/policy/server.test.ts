@@ -23,10 +23,16 @@ t.test('POST /validate', async (t) => {
   const bad = await post(review(policy({ rules: [{ to: [{ operation: { paths: ['/ok'] } }, { operation: { paths: ['/a', '/b', 'c'] } }] }] })));
   t.match(bad.json(), { response: { uid: 'u-1', allowed: false, status: { code: 422, reason: 'Invalid', message: /AuthorizationPolicy shop\/p: spec\.rules\[0\]\.to\[1\]\.operation\.paths\[2\]: must start with "\/"/ } } });
 
+  // A typo kubectl did not catch (no strict field validation) and the CRD did not prune.
+  const typo = await post(review(policy({ rules: [{ from: [{ source: { namespace: ['web'] } }] }] })));
+  t.match(typo.json(), { response: { allowed: false, status: { code: 422, message: /spec\.rules\[0\]\.from\[0\]\.source: Unrecognized key: "namespace"/ } } }, 'an unknown field is refused by name');
+  // The API server may send the object without metadata.namespace: the request's namespace counts.
+  const noNs = { ...review({ apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'q' }, spec: { rules: [{ to: [] }] } }), request: { uid: 'u-2', operation: 'CREATE', namespace: 'payments', object: { apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'q' }, spec: { rules: [{ to: [] }] } } } };
+  t.match((await post(noNs)).json(), { response: { allowed: false, status: { message: /^AuthorizationPolicy payments\/q: spec\.rules\[0\]\.to: must not be empty/ } } }, 'the message names the request namespace');
   t.match((await post(review({ junk: true }, 'DELETE'))).json(), { response: { allowed: true } }, 'DELETE is never blocked');
   const malformed = await post({ kind: 'Nope' });
   t.equal(malformed.statusCode, 400);
-  t.match(await registry.metrics(), /weft_policy_validations_total\{result="rejected"\} 1/);
+  t.match(await registry.metrics(), /weft_policy_validations_total\{result="rejected"\} 3/);
 });
 
 t.test('GET /v1/policy/watch authentication', async (t) => {

@@ -121,7 +121,7 @@ export const policyPlugin: FastifyPluginAsync<PolicyPluginOptions> = async (app,
   });
 
   app.post('/validate', async (req, reply) => {
-    const review = req.body as { apiVersion?: string; kind?: string; request?: { uid?: string; operation?: string; object?: unknown } } | undefined;
+    const review = req.body as { apiVersion?: string; kind?: string; request?: { uid?: string; operation?: string; namespace?: string; object?: unknown } } | undefined;
     const r = review?.request;
     if (review?.kind !== 'AdmissionReview' || typeof r?.uid !== 'string') {
       return reply.code(400).send({ error: 'Bad Request', message: 'expected an admission.k8s.io/v1 AdmissionReview with request.uid' });
@@ -129,7 +129,9 @@ export const policyPlugin: FastifyPluginAsync<PolicyPluginOptions> = async (app,
     const response: { uid: string; allowed: boolean; status?: { code: number; reason: string; message: string } } = { uid: r.uid, allowed: true };
     if (r.operation !== 'DELETE' && r.operation !== 'CONNECT') {
       try {
-        parsePolicy(r.object);
+        // The request's namespace is the object's (the API server may not have filled
+        // metadata.namespace yet); a bare service account name resolves against it.
+        parsePolicy(r.object, typeof r.namespace === 'string' && r.namespace ? r.namespace : 'default');
       } catch (e) {
         if (!isWeftError(e)) throw e;
         response.allowed = false;
