@@ -84,6 +84,10 @@ export class TestApiServer {
     return o;
   }
 
+  keys(path: string): string[] {
+    return [...this.#col(path).items.keys()];
+  }
+
   get(path: string, key: string): KubeObject | undefined {
     return this.#col(path).items.get(key);
   }
