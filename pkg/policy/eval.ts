@@ -71,9 +71,10 @@ function normalizeRule(r: PolicyRule, ns: string): PolicyRule {
   };
 }
 
-type Pattern = (s: string) => boolean;
+export type Pattern = (s: string) => boolean;
 
-function pattern(p: string): Pattern {
+/** exact, `prefix*`, `*suffix` or `*` (validated by the schema) → a matcher. */
+export function pattern(p: string): Pattern {
   if (p === '*') return () => true;
   if (p.startsWith('*')) {
     const suffix = p.slice(1);
