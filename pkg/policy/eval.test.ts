@@ -108,6 +108,15 @@ t.test('ipBlocks v4 and v6', async (t) => {
     ['v6 outside', req('fd01::5', 80), false, 'no-allow-match'],
     ['namespace of a v6 peer', req('fd00::7', 80), true, 'allow-policy'],
   ]);
+  // An IPv4 block written in its IPv4-mapped IPv6 form is that IPv4 block.
+  const mapped = doc('mapped', 'action: ALLOW\nrules:\n- from: [{source: {ipBlocks: ["::ffff:10.0.0.0/104", "::ffff:192.0.2.7"]}}]');
+  table(t, mapped, [
+    ['::ffff:10.0.0.0/104 matches an IPv4 peer in 10/8', req('10.200.1.1', 80), true, 'allow-policy'],
+    ['and the same peer seen v4-mapped', req('::ffff:10.200.1.1', 80), true, 'allow-policy'],
+    ['but not outside 10/8', req('11.0.0.1', 80), false, 'no-allow-match'],
+    ['::ffff:192.0.2.7 is the /32', req('192.0.2.7', 80), true, 'allow-policy'],
+    ['not its neighbour', req('192.0.2.8', 80), false, 'no-allow-match'],
+  ]);
   const ns = doc('ns-pattern', 'action: ALLOW\nrules:\n- from: [{source: {namespaces: ["prod-*"], serviceAccounts: ["*/api"]}}]');
   table(t, ns, [['namespace prefix + any-namespace SA on a v6 peer', req('fd00::7', 80), true, 'allow-policy']]);
 });
