@@ -77,3 +77,38 @@ t.test('GET /v1/policy/watch authentication', async (t) => {
   t.match(JSON.parse(first.trim()), { policies: [], peers: {} }, 'first snapshot right away');
   await reader.cancel();
 });
+
+t.test('GET /v1/policy/watch ends when the reviewed token expires; the proxy then reconnects', async (t) => {
+  const api = new TestApiServer([]);
+  await api.start();
+  const jwt = (expInSeconds: number) => `h.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + expInSeconds })).toString('base64url')}.s`;
+  const short = jwt(2);
+  const long = jwt(3600);
+  for (const tok of [short, long]) api.tokens.set(tok, { username: 'system:serviceaccount:shop:api', extra: { 'authentication.kubernetes.io/pod-name': ['api-0'] }, audiences: ['weft'] });
+  const store = new PolicyStore();
+  store.upsertPod({ metadata: { name: 'api-0', namespace: 'shop' }, spec: { serviceAccountName: 'api' }, status: { podIP: '10.0.0.1' } });
+  const app = Fastify();
+  await app.register(policyPlugin, { store, kube: kubeHttpFor(api.url), keepaliveMs: 60_000 });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(async () => {
+    await app.close();
+    await api.close();
+  });
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const open = async (token: string) => (await fetch(`${base}/v1/policy/watch`, { headers: { authorization: `Bearer ${token}` } })).body!.getReader();
+  const ended = async (reader: ReadableStreamDefaultReader<Uint8Array>, ms: number): Promise<boolean> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      const r = await Promise.race([reader.read(), new Promise<'wait'>((res) => setTimeout(() => res('wait'), left))]);
+      if (r === 'wait') return false;
+      if (r.done) return true;
+    }
+  };
+  const shortStream = await open(short);
+  const longStream = await open(long);
+  t.ok(await ended(shortStream, 8000), 'the stream of a token that expires is ended by the controller');
+  t.notOk(await ended(longStream, 500), 'a stream whose token is still valid stays open');
+  await longStream.cancel();
+});
