@@ -137,7 +137,7 @@ const PolicySchema = z
       .string()
       .refine((s) => s === '' || /^https?:\/\/[^/]/.test(s), 'must be empty or an http:// or https:// URL')
       .default('')
-      .describe('policy stream URL given to proxies as --controller; empty: the chart fills in its controller Service, https://<release>-weft-controller.<namespace>.svc:443 (weft inject without a chart: no stream)'),
+      .describe('policy stream URL given to proxies as --controller; empty: the chart fills in its controller Service, https://<fullname>-controller.<namespace>.svc:443, e.g. https://weft-controller.weft-system.svc:443 (weft inject without the chart: no stream)'),
     controllerCa: z
       .string()
       .refine((s) => s === '' || s.includes('-----BEGIN CERTIFICATE-----'), 'must be empty or PEM text with a "-----BEGIN CERTIFICATE-----" block')
