@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { applyJsonPatch } from '../pkg/inject/testing.js';
+import { deploymentPod, podReview, post } from '../pkg/webhook/test-helpers.js';
 import { helmPath, renderChart, repoRoot } from './helm.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -101,6 +103,18 @@ t.test('the rendered Deployment starts a working controller from the rendered fi
   const status = await httpsGet(port, ca).catch((e: Error) => `TLS error: ${e.message}`);
   t.not(status, 0, 'the webhook port serves TLS with the chart certificate, trusted through the caBundle CA');
   t.notOk(typeof status === 'string', String(status));
+
+  // Default values: the injected proxy streams policy from this release's controller Service
+  // and verifies it with the CA of the chart's Secret (public; the key stays with the controller).
+  const answer = await post(port, '/inject', JSON.stringify(podReview('chart-policy', deploymentPod())), { ca });
+  const r = (JSON.parse(answer.body) as { response: { patch?: string } }).response;
+  const injected = applyJsonPatch(deploymentPod(), JSON.parse(Buffer.from(r.patch ?? '', 'base64').toString('utf8')) as { op: string; path: string }[]) as Any;
+  const proxy = injected.spec.initContainers.find((x: Any) => x.name === 'weft-proxy');
+  const argAfter = (flag: string) => proxy.args[proxy.args.indexOf(flag) + 1];
+  t.equal(argAfter('--controller'), 'https://weft-controller.weft-system.svc:443', 'the proxy gets --controller: the controller Service');
+  t.equal(proxy.env.find((e: Any) => e.name === 'WEFT_CONTROLLER_CA_PEM')?.value, ca, 'and the CA that signed the controller certificate');
+  t.notOk(JSON.stringify(injected).includes(Buffer.from(secret.data['tls.key'], 'base64').toString().trim().split('\n')[1] ?? 'no key'), 'no part of the TLS key reaches the pod');
+  t.ok(injected.spec.volumes.some((v: Any) => v.name === 'weft-token' && v.projected.sources[0].serviceAccountToken.audience === 'weft'), 'and the projected token for audience weft');
   child.kill('SIGTERM');
   await new Promise((r) => (exited === undefined ? child.once('exit', r) : r(undefined)));
 });

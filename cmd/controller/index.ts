@@ -3,12 +3,13 @@
 // cluster (or with --kubeconfig) skip Events go to the API server, queued so that admission
 // never waits on it; without one they are logged.
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { flag, parseFlags } from '../../pkg/cli/flags.js';
 import { ErrorCodes, WeftError } from '../../pkg/errors/index.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../../pkg/log/index.js';
-import { defaultValues, parseValuesYaml } from '../../pkg/api/values.js';
+import { defaultValues, parseValuesYaml, type Values } from '../../pkg/api/values.js';
 import { defaultKubeHttp, loadKubeHttp, type KubeHttp } from '../../pkg/k8s/client.js';
 import { createEventQueue } from '../../pkg/k8s/events.js';
 import { createInjectorMetrics } from '../../pkg/metrics/injector.js';
@@ -67,6 +68,29 @@ function kubeClient(kubeconfig: string | undefined, log: Logger): KubeHttp | nul
   return defaultKubeHttp((err) => log.warn({ err }, 'cannot load Kubernetes credentials; Events are logged, not sent'));
 }
 
+/**
+ * Proxies verify the policy stream with the CA that signed this controller's certificate:
+ * with policy.controllerUrl set and policy.controllerCa empty, take the ca.crt that sits next
+ * to --tls-cert (the chart's Secret and cert-manager's both carry one) into the injected
+ * proxies' WEFT_CONTROLLER_CA_PEM. Without one the proxies use the system CAs.
+ */
+function withControllerCa(values: Values, tlsCert: string, log: Logger): Values {
+  if (!values.policy.controllerUrl.startsWith('https:') || values.policy.controllerCa) return values;
+  const file = join(dirname(tlsCert), 'ca.crt');
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch {
+    log.warn({ file }, 'no ca.crt next to --tls-cert: injected proxies verify the policy stream with the system CAs');
+    return values;
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    log.warn({ file }, 'ca.crt next to --tls-cert holds no PEM certificate; injected proxies verify the policy stream with the system CAs');
+    return values;
+  }
+  return { ...values, policy: { ...values.policy, controllerCa: pem } };
+}
+
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags('controller', 'The weft admission webhook (POST /inject over HTTPS) and admin endpoints.', specs, schema, argv);
   if (!flags) return 0;
@@ -81,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     values = parseValuesYaml(text, flags.values);
   }
+  values = withControllerCa(values, flags.tlsCert, log);
   const namespace = flags.namespace ?? process.env.WEFT_NAMESPACE ?? process.env.POD_NAMESPACE;
   const tls = await readKeyPair(flags.tlsCert, flags.tlsKey);
   const metrics = createInjectorMetrics();

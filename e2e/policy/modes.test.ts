@@ -4,65 +4,18 @@
 // before nginx sees anything; (b) an HTTP DENY rule answers 403 for /admin while / stays 200 on
 // the same keep-alive connection; (c) a file edit changes enforcement within 2 s, no restart;
 // (d) under default deny, kubelet probes (rewritten to the proxy's /app-health) still pass
-// while a client's direct request to the app port is refused.
+// while a client's direct request to the app port is refused; (e) raw TCP to a second app
+// container: the denied client sees a reset and the app sees no connection and no byte.
+// The controller stream (--controller) has its own file, controller.test.ts.
 import t, { type Test } from 'tap';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultValues } from '../../pkg/api/values.js';
-import type { Pod as ApiPod } from '../../pkg/api/k8s-types.js';
-import { injectPod, isSkip } from '../../pkg/inject/index.js';
-import { weftVersion } from '../../pkg/version/index.js';
-import { createNode, type ImageMapping, type Pod, type SandboxNode, type SandboxPod } from '../sandbox/index.js';
+import { createNode, type Pod } from '../sandbox/index.js';
+import { NS, PORT, TCP_PORT, cidrs, clientPod, get, inject, metric, nginxImage, proxyOf, rawTcp, seenByNginx, seenByTcpApp, serverPod, tcpRecorderImage, within, type Mode } from './helpers.js';
 
-type Mode = 'tproxy' | 'ebpf';
 const PREFIX = 'wfpe';
-const NS = 'pol';
-const PORT = 8080;
 const POLICY_DIR = '/etc/weft-policy';
-
-/** nginx answering "hello" on every path, logging each request it sees to a file in the pod dir. */
-const nginxImage: ImageMapping = (ctx) => {
-  const dir = ctx.podDir;
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-  log_format seen '$remote_addr $request $status';
-  access_log ${dir}/access.log seen;
-  keepalive_requests 100;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
-    listen ${PORT};
-    listen [::]:${PORT};
-    location / { default_type text/plain; return 200 "hello from ${ctx.pod.name}\\n"; }
-  }
-}
-`,
-  );
-  return { argv: ['nginx', '-p', dir, '-e', 'stderr', '-c', conf] };
-};
-
-function inject(pod: Pod): Pod {
-  const r = injectPod(pod as unknown as ApiPod, { name: NS, labels: { 'weft.dev/inject': 'enabled' } }, { values: defaultValues(), version: weftVersion() });
-  if (isSkip(r)) throw new Error(`injector skipped ${pod.metadata?.name}: ${JSON.stringify(r)}`);
-  return r.injectedPod as unknown as Pod;
-}
-
-const proxyOf = (pod: Pod) => {
-  const c = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((x) => x.name === 'weft-proxy');
-  if (!c) throw new Error(`${pod.metadata?.name}: no weft-proxy container`);
-  return c;
-};
 
 /** Mount the host directory into the proxy and point WEFT_POLICY_FILE at the file in it. */
 function withPolicyFile(pod: Pod, hostDir: string): Pod {
@@ -73,24 +26,6 @@ function withPolicyFile(pod: Pod, hostDir: string): Pod {
   return pod;
 }
 
-function serverPod(name: string, mode: Mode, annotations: Record<string, string> = {}): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { app: name === 'web' ? 'web' : name, tier: 'front' }, annotations: { intercept: mode, ...annotations } },
-    spec: {
-      containers: [
-        { name: 'nginx', image: 'wfpe/nginx:1', ports: [{ name: 'http', containerPort: PORT }], readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1, failureThreshold: 30 } },
-      ],
-    },
-  } as Pod;
-}
-
-function clientPod(name: string, mode: Mode): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: name }, annotations: { intercept: mode } }, spec: { containers: [{ name: 'client', image: 'wfpe/client:1', command: ['sleep', 'infinity'] }] } } as Pod;
-}
-
-const cidrs = (ips: readonly string[]) => ips.map((ip) => `"${ip}/${ip.includes(':') ? 128 : 32}"`).join(', ');
 const policy = (name: string, spec: string) => `apiVersion: policy.weft.dev/v1alpha1
 kind: AuthorizationPolicy
 metadata: {name: ${name}, namespace: ${NS}}
@@ -110,53 +45,16 @@ function writePolicy(dir: string, text: string): void {
   renameSync(join(dir, '.policy.tmp'), join(dir, 'policy.yaml'));
 }
 
-interface Got {
-  code: number | null;
-  status: string;
-  err: string;
-}
-
-async function get(from: SandboxPod, url: string): Promise<Got> {
-  const r = await from.exec(['curl', '-sS', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url], { container: 'client', timeoutMs: 6000 });
-  return { code: r.timedOut ? -1 : r.code, status: r.stdout.trim(), err: r.stderr.trim() };
-}
-
-const seenByNginx = (pod: SandboxPod): string[] => {
-  try {
-    return readFileSync(join(pod.dir, 'access.log'), 'utf8').split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-};
-
-async function metric(node: SandboxNode, pod: SandboxPod, name: string, filter: RegExp): Promise<number> {
-  const r = await node.exec(['curl', '-sS', '-m', '3', `http://${pod.ipv4}:15020/metrics`], { timeoutMs: 6000 });
-  return r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) && filter.test(l))
-    .reduce((acc, l) => acc + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-}
-
-/** Polls `check` from the moment of the file write; returns when it first held (ms after the write), or undefined. */
-async function within(ms: number, since: number, check: () => Promise<boolean>): Promise<number | undefined> {
-  for (;;) {
-    const started = Date.now();
-    if (await check()) return started - since;
-    if (Date.now() - since > ms) return undefined;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function modeCase(t: Test, mode: Mode): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `${PREFIX}-${mode}-`));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // The eBPF-mode proxy runs as uid 1337: it must be able to read the mounted directory.
   chmodSync(dir, 0o755);
-  const node = await createNode({ prefix: PREFIX, name: mode === 'tproxy' ? 'tp' : 'eb', t, images: { 'wfpe/nginx': nginxImage } });
+  const node = await createNode({ prefix: PREFIX, name: mode === 'tproxy' ? 'tp' : 'eb', t, images: { 'wfpe/nginx': nginxImage, 'wfpe/tcprec': tcpRecorderImage } });
   const a = await node.runPod(inject(clientPod('client-a', mode)), { timeoutMs: 30000 });
   const b = await node.runPod(inject(clientPod('client-b', mode)), { timeoutMs: 30000 });
   writePolicy(dir, allowWebFrom(a.ips) + denyOthers);
-  const webSpec = withPolicyFile(inject(serverPod('web', mode)), dir);
+  const webSpec = withPolicyFile(inject(serverPod('web', mode, { tcp: true })), dir);
   t.equal(proxyOf(webSpec).env?.find((e) => e.name === 'WEFT_POD_LABELS')?.value, '{"app":"web","tier":"front"}', 'the injector gave the proxy the pod labels');
   const web = await node.runPod(webSpec, { timeoutMs: 30000 });
   const url = `http://${web.ipv4}:${PORT}/`;
@@ -202,8 +100,26 @@ async function modeCase(t: Test, mode: Mode): Promise<void> {
     if (took === undefined) t.comment(tail());
   });
 
+  await t.test('(e) raw TCP: a denied client is reset, no byte reaches the app; the allowed one talks', async (t) => {
+    // The file now admits only client B (from (c)). Client C has no proxy of its own, so what
+    // it sees is exactly what the server's proxy did.
+    const c = await node.runPod(clientPod('client-c', mode), { timeoutMs: 30000 });
+    const before = seenByTcpApp(web).length;
+    t.equal(await rawTcp(node, b, web.ipv4, TCP_PORT), 'reply', "client B (allowed) gets the app's answer");
+    t.ok(seenByTcpApp(web).slice(before).some((l) => l.startsWith('data ')), 'and the app saw its bytes');
+    const mark = seenByTcpApp(web).length;
+    const deniedBefore = await metric(node, web, 'weft_tcp_connection_failures_total', /reason="policy_denied"/);
+    t.equal(await rawTcp(node, c, web.ipv4, TCP_PORT), 'reset', 'client C (denied, unmeshed) sees a connection reset');
+    t.equal(await rawTcp(node, c, web.ipv6, TCP_PORT), 'reset', 'also over IPv6');
+    const viaProxy = await rawTcp(node, a, web.ipv4, TCP_PORT);
+    t.not(viaProxy, 'reply', `client A (denied, through its own proxy) gets no answer (${viaProxy})`);
+    await new Promise((r) => setTimeout(r, 200));
+    t.same(seenByTcpApp(web).slice(mark), [], 'the app saw neither a connection nor a byte from C or A');
+    t.ok((await metric(node, web, 'weft_tcp_connection_failures_total', /reason="policy_denied"/)) >= deniedBefore + 3, 'counted as policy_denied');
+  });
+
   await t.test('(d) default deny: the probed pod becomes Ready, a client is refused', async (t) => {
-    const guardSpec = inject(serverPod('guard', mode, { 'weft.dev/default-inbound-policy': 'deny' }));
+    const guardSpec = inject(serverPod('guard', mode, { annotations: { 'weft.dev/default-inbound-policy': 'deny' } }));
     const app = guardSpec.spec.containers.find((c) => c.name === 'nginx');
     t.match(app?.readinessProbe?.httpGet, { path: '/app-health/nginx/readyz', port: 15020 }, 'the injector pointed the probe at the proxy');
     t.match(proxyOf(guardSpec).args?.join(' '), /--default-inbound-policy deny/);

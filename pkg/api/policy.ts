@@ -31,9 +31,15 @@ const serviceAccountPattern = nonEmpty('"namespace/name" or a bare name in the p
 const cidr = nonEmpty('an IPv4/IPv6 address or CIDR').refine((s) => parseCidr(s) !== undefined, 'must be an IPv4 or IPv6 address or CIDR such as 10.0.0.0/8 or fd00::/8, with a prefix length in range');
 const port = z.number({ error: 'must be a port number 1-65535' }).int('must be an integer port 1-65535').min(1, 'must be a port number 1-65535').max(65535, 'must be a port number 1-65535');
 const method = nonEmpty('an HTTP method').regex(/^([A-Z]+|\*)$/, 'must be an upper-case HTTP method such as GET, or "*"');
-const path = nonEmpty('a path').refine((s) => s === '*' || ((s.startsWith('/') || s.startsWith('*')) && isPattern(s)), `must start with "/" or "*" and be ${PATTERN_MSG}`);
+const path = nonEmpty('a path').refine((s) => s === '*' || ((s.startsWith('/') || s.startsWith('*')) && isPattern(s)), `must start with "/" or "*" and ${PATTERN_MSG}`);
 
-const list = <T extends z.ZodType>(item: T, help: string) => z.array(item, { error: `must be a list (${help})` }).optional();
+const array = <T extends z.ZodType>(item: T, help: string) => z.array(item, { error: `must be a list (${help})` });
+// An empty list would match nothing, silently turning a DENY into a no-op: refused, so the
+// author either lists something or leaves the field out (which matches anything).
+const list = <T extends z.ZodType>(item: T, help: string) =>
+  array(item, help)
+    .min(1, `must not be empty (an empty list matches nothing); list at least one, or leave the field out to match any (${help})`)
+    .optional();
 
 export const SourceSchema = z
   .object({
@@ -71,7 +77,8 @@ export const PolicySpecSchema = z
       .strict()
       .optional(),
     action: z.enum(['ALLOW', 'DENY'], { error: 'must be ALLOW or DENY' }).default('ALLOW'),
-    rules: list(RuleSchema, 'rules; an ALLOW policy without rules allows nothing'),
+    // `rules: []` is Istio's allow-nothing idiom (ALLOW) / deny-nothing (DENY): kept.
+    rules: array(RuleSchema, 'rules; an ALLOW policy without rules allows nothing').optional(),
   })
   .strict();
 
@@ -126,7 +133,7 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 /** Validate one parsed document; throws WEFT_ERR_BAD_POLICY naming every bad field. */
 export function parsePolicy(doc: unknown, defaultNamespace = 'default', where = ''): Policy {
   const r = PolicyDocumentSchema.safeParse(doc);
-  const label = where || describeDoc(doc);
+  const label = where || describeDoc(doc, defaultNamespace);
   if (!r.success) {
     const msgs = r.error.issues.map((i) => `${fieldPath(i.path)}: ${i.message}`);
     throw new WeftError(ErrorCodes.BAD_POLICY, `${label}: ${msgs.join('; ')}`, { field: fieldPath(r.error.issues[0]?.path ?? []) });
@@ -138,10 +145,10 @@ export function parsePolicy(doc: unknown, defaultNamespace = 'default', where = 
   return p;
 }
 
-function describeDoc(doc: unknown): string {
+function describeDoc(doc: unknown, defaultNamespace: string): string {
   const m = (doc as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   const name = typeof m?.name === 'string' ? m.name : '(unnamed)';
-  return `AuthorizationPolicy ${typeof m?.namespace === 'string' ? `${m.namespace}/` : ''}${name}`;
+  return `AuthorizationPolicy ${typeof m?.namespace === 'string' ? m.namespace : defaultNamespace}/${name}`;
 }
 
 type Json = Record<string, unknown>;
@@ -165,9 +172,25 @@ export function toStructural(node: unknown): Json {
   return n;
 }
 
+/** Mark every object node with `properties` x-kubernetes-preserve-unknown-fields. The API
+ * server prunes unknown fields before admission, so without this a typo such as
+ * `source: {namespace: [web]}` reaches the webhook as `source: {}` (an ALLOW for everyone)
+ * from any client that does not ask for strict field validation. Kept, the strict zod schema
+ * in POST /validate (and the controller, if the webhook was bypassed) refuses it by name.
+ * The flag does not carry into nested schemas, hence every level. */
+export function preserveUnknownFields(node: Json): Json {
+  const n = { ...node };
+  if (n.properties) {
+    n['x-kubernetes-preserve-unknown-fields'] = true;
+    n.properties = Object.fromEntries(Object.entries(n.properties as Json).map(([k, v]) => [k, preserveUnknownFields(v as Json)]));
+  }
+  if (n.items) n.items = preserveUnknownFields(n.items as Json);
+  return n;
+}
+
 /** The CustomResourceDefinition object for authorizationpolicies.policy.weft.dev. */
 export function policyCrd(): Json {
-  const spec = toStructural(z.toJSONSchema(PolicySpecSchema, { io: 'input', unrepresentable: 'any' }));
+  const spec = preserveUnknownFields(toStructural(z.toJSONSchema(PolicySpecSchema, { io: 'input', unrepresentable: 'any' })));
   const status = toStructural(z.toJSONSchema(PolicyStatusSchema, { io: 'input', unrepresentable: 'any' }));
   spec.description = 'Which peers may reach the selected pods and how (Istio AuthorizationPolicy semantics). See docs/policy.md.';
   return {

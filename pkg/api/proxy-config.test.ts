@@ -46,3 +46,16 @@ t.test('publicConfig hides probe header values and controller credentials', asyn
   t.notMatch(s, /pw|token=x|Bearer/);
   t.match(s, /ctl:8443/);
 });
+
+t.test('controller CA flags: the injector env, a file, and the combinations refused', async (t) => {
+  const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const c = parseProxyConfig(['--controller', 'https://weft-controller.weft-system.svc:443'], { WEFT_CONTROLLER_CA_PEM: pem })!;
+  t.equal(c.controllerCaPem, pem, 'WEFT_CONTROLLER_CA_PEM, as the injector sets it');
+  t.equal(publicConfig(c).controllerCaPem, '(PEM, 1 certificate(s))', 'GET /config summarizes the bundle');
+  t.equal(parseProxyConfig(['--controller', 'https://c', '--controller-ca', '/etc/ca.crt'], {})!.controllerCa, '/etc/ca.crt');
+  t.throws(() => parseProxyConfig(['--controller', 'http://c:80', '--controller-ca', '/etc/ca.crt'], {}), { message: /--controller-ca \(WEFT_CONTROLLER_CA\): needs an https:\/\/ --controller URL/ });
+  t.throws(() => parseProxyConfig([], { WEFT_CONTROLLER_CA_PEM: pem }), { message: /--controller-ca-pem .*needs an https:\/\//, code: 'WEFT_ERR_BAD_FLAG' });
+  t.throws(() => parseProxyConfig(['--controller', 'https://c', '--controller-ca', '/a', `--controller-ca-pem=${pem}`], {}), { message: /not both/ });
+  t.throws(() => parseProxyConfig(['--controller', 'https://c'], { WEFT_CONTROLLER_CA_PEM: 'not a pem' }), { message: /--controller-ca-pem .*BEGIN CERTIFICATE/ });
+  t.throws(() => parseProxyConfig(['--controller', 'ftp://c'], {}), { message: /--controller .*must be an http:\/\/ or https:\/\/ URL/ });
+});

@@ -24,7 +24,9 @@ export const proxyFlagSpecs: FlagSpecs = {
   'opaque-ports': { type: 'string', help: `ports relayed as opaque TCP without detection (${DEFAULT_OPAQUE_PORTS.join(',')})` },
   'default-inbound-policy': { type: 'string', help: 'allow|deny when no policy selects the pod (allow)' },
   'policy-file': { type: 'string', help: 'AuthorizationPolicy YAML file, watched' },
-  controller: { type: 'string', help: 'policy stream URL of weft controller' },
+  controller: { type: 'string', help: 'policy stream URL of weft controller (http:// or https://)' },
+  'controller-ca': { type: 'string', help: 'PEM CA bundle that signed the --controller certificate, re-read at each connect (default: the system CAs)' },
+  'controller-ca-pem': { type: 'string', help: 'the same CA bundle as PEM text; the injector sets it (env WEFT_CONTROLLER_CA_PEM)' },
   'token-file': { type: 'string', help: `bearer token for --controller, re-read at each connect (${DEFAULT_TOKEN_FILE})` },
   'log-level': { type: 'string', help: `${LOG_LEVELS.join('|')} (info)` },
   'access-log': { type: 'boolean', help: 'one JSON line per connection/request on stdout' },
@@ -122,7 +124,9 @@ export const proxyFlagsSchema = z
     opaquePorts: portList.default([...DEFAULT_OPAQUE_PORTS]),
     defaultInboundPolicy: z.enum(['allow', 'deny'], { error: 'allowed: allow, deny' }).default('allow'),
     policyFile: z.string().min(1).optional(),
-    controller: z.url({ error: 'must be a URL' }).optional(),
+    controller: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+    controllerCa: z.string().min(1, 'must be a file path').optional(),
+    controllerCaPem: z.string().includes('-----BEGIN CERTIFICATE-----', { error: 'must be PEM text with at least one "-----BEGIN CERTIFICATE-----" block' }).optional(),
     tokenFile: z.string().min(1, 'must be a file path').default(DEFAULT_TOKEN_FILE),
     logLevel: z.enum(LOG_LEVELS, { error: `allowed: ${LOG_LEVELS.join(', ')}` }).default('info'),
     accessLog: z.boolean().default(false),
@@ -135,6 +139,11 @@ export const proxyFlagsSchema = z
   .superRefine((v, ctx) => {
     const ports = [v.inboundPort, v.outboundPort, v.adminPort];
     if (new Set(ports).size !== ports.length) ctx.addIssue({ code: 'custom', path: ['adminPort'], message: 'inbound, outbound and admin ports must differ' });
+    for (const key of ['controllerCa', 'controllerCaPem'] as const) {
+      if (v[key] === undefined) continue;
+      if (!v.controller?.startsWith('https:')) ctx.addIssue({ code: 'custom', path: [key], message: 'needs an https:// --controller URL (it is the CA that verifies the controller)' });
+    }
+    if (v.controllerCa !== undefined && v.controllerCaPem !== undefined) ctx.addIssue({ code: 'custom', path: ['controllerCaPem'], message: 'give the CA once: --controller-ca FILE or --controller-ca-pem PEM, not both' });
   });
 
 export type ProxyFlags = z.output<typeof proxyFlagsSchema>;
@@ -188,7 +197,7 @@ export function proxyConfigFrom(overrides: Partial<Record<keyof ProxyFlags, unkn
 
 /** The effective config without anything secret-like, for GET /config and the startup log. */
 export function publicConfig(cfg: Readonly<ProxyConfig>): Record<string, unknown> {
-  const { opaquePortSet: _set, appProbes, controller, ...rest } = cfg;
+  const { opaquePortSet: _set, appProbes, controller, controllerCaPem, ...rest } = cfg;
   let controllerShown: string | undefined;
   if (controller) {
     const u = new URL(controller);
@@ -202,5 +211,6 @@ export function publicConfig(cfg: Readonly<ProxyConfig>): Record<string, unknown
     // Probe headers may carry tokens: show their names only.
     probes[k] = 'httpGet' in p ? { httpGet: { ...p.httpGet, httpHeaders: p.httpGet.httpHeaders.map((h) => ({ name: h.name, value: '[redacted]' })) } } : p;
   }
-  return { ...rest, controller: controllerShown, appProbes: probes };
+  const caShown = controllerCaPem === undefined ? {} : { controllerCaPem: `(PEM, ${controllerCaPem.split('-----BEGIN CERTIFICATE-----').length - 1} certificate(s))` };
+  return { ...rest, controller: controllerShown, ...caShown, appProbes: probes };
 }

@@ -133,7 +133,16 @@ const WebhookSchema = z
 const PolicySchema = z
   .strictObject({
     defaultInboundPolicy: z.enum(INBOUND_POLICIES).default('allow').describe('inbound decision when no policy selects the pod (annotation weft.dev/default-inbound-policy)'),
-    controllerUrl: z.string().default('').describe('policy stream URL given to proxies as --controller (empty: none)'),
+    controllerUrl: z
+      .string()
+      .refine((s) => s === '' || /^https?:\/\/[^/]/.test(s), 'must be empty or an http:// or https:// URL')
+      .default('')
+      .describe('policy stream URL given to proxies as --controller; empty: the chart fills in its controller Service, https://<fullname>-controller.<namespace>.svc:443, e.g. https://weft-controller.weft-system.svc:443 (weft inject without the chart: no stream)'),
+    controllerCa: z
+      .string()
+      .refine((s) => s === '' || s.includes('-----BEGIN CERTIFICATE-----'), 'must be empty or PEM text with a "-----BEGIN CERTIFICATE-----" block')
+      .default('')
+      .describe('PEM CA bundle the proxies trust for controllerUrl (env WEFT_CONTROLLER_CA_PEM); empty: weft controller uses the ca.crt next to its --tls-cert, the CA that signed its serving certificate'),
   })
   .prefault({})
   .describe('policy defaults');

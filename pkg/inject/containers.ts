@@ -17,6 +17,8 @@ export const TOKEN_VOLUME = 'weft-token';
 /** The audience the controller's TokenReview asks for (docs/policy.md). */
 export const TOKEN_AUDIENCE = 'weft';
 export const TOKEN_EXPIRATION_SECONDS = 3600;
+/** The proxy's --controller-ca-pem, as env. */
+export const CONTROLLER_CA_ENV = 'WEFT_CONTROLLER_CA_PEM';
 
 const fieldEnv = (name: string, fieldPath: string): EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
@@ -134,6 +136,8 @@ export function buildProxyContainer(s: Settings, v: Values, version: string, app
   ];
   if (Object.keys(appProbes).length) env.push({ name: 'WEFT_APP_PROBES', value: JSON.stringify(appProbes) });
   if (podLabels !== undefined) env.push({ name: 'WEFT_POD_LABELS', value: podLabels });
+  // The CA that verifies --controller: public data, so an env var (the proxy never sees the key).
+  if (v.policy.controllerUrl && v.policy.controllerCa) env.push({ name: CONTROLLER_CA_ENV, value: v.policy.controllerCa });
   const c: Container = {
     name: PROXY_NAME,
     image: imageRef(v, version),

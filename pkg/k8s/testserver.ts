@@ -39,6 +39,8 @@ export class TestApiServer {
   readonly statusPatches: { path: string; body: unknown }[] = [];
   /** Send 410 as an HTTP status instead of a 200 stream with an ERROR event. */
   goneAsHttpStatus = false;
+  /** End every watch right after its backlog, as a misbehaving proxy or API server might. */
+  endWatchesAtOnce = false;
 
   constructor(collections: string[]) {
     for (const c of collections) this.#collections.set(c, { items: new Map(), history: [], watchers: new Set() });
@@ -82,6 +84,10 @@ export class TestApiServer {
     c.items.set(key, o);
     this.#emit(path, old ? 'MODIFIED' : 'ADDED', o);
     return o;
+  }
+
+  keys(path: string): string[] {
+    return [...this.#col(path).items.keys()];
   }
 
   get(path: string, key: string): KubeObject | undefined {
@@ -191,6 +197,7 @@ export class TestApiServer {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (rv === '' || rv === '0') for (const o of c.items.values()) res.write(JSON.stringify({ type: 'ADDED', object: o }) + '\n');
     else for (const e of c.history) if (e.rv > Number(rv)) res.write(JSON.stringify({ type: e.type, object: e.obj }) + '\n');
+    if (this.endWatchesAtOnce) return void res.end();
     const w: Watcher = { res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
     c.watchers.add(w);
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);

@@ -30,3 +30,16 @@ export async function reviewToken(http: KubeHttp, token: string, audiences: stri
   if (s.error) out.error = s.error;
   return out;
 }
+
+/** The `exp` of a JWT (ms since the epoch), read without verifying: only after TokenReview
+ * accepted the token, to know how long that answer holds. undefined when there is none. */
+export function tokenExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -120,3 +120,20 @@ t.test('TokenReview, status patch and events', async (t) => {
   await recordEvent(http, { apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', namespace: 'shop', name: 'p' }, 'Warning', 'InvalidPolicy', 'bad');
   t.match(api.events[0], { reason: 'InvalidPolicy', involvedObject: { name: 'p' } });
 });
+
+t.test('a server that ends every watch at once is retried with backoff, not in a hot loop', async (t) => {
+  const { api, lw, seen } = await setup(t);
+  api.put(PODS, pod('p0', '10.0.0.1'));
+  api.endWatchesAtOnce = true;
+  await lw.start();
+  const watches = () => api.requests.filter((r) => r.includes('watch=true')).length;
+  const first = watches();
+  await new Promise((r) => setTimeout(r, 1000));
+  // Backoff 20 ms doubling to 100 ms: about a dozen watches a second; without it, hundreds.
+  t.ok(watches() - first <= 20, `${watches() - first} watches in 1 s`);
+  t.ok(watches() - first >= 3, 'but it keeps trying');
+  api.endWatchesAtOnce = false;
+  api.put(PODS, pod('p1', '10.0.0.2'));
+  await until(() => seen.some(([, n]) => n === 'p1'), 'p1 after the server recovered');
+  t.pass('events flow again once watches last');
+});

@@ -3,7 +3,8 @@
 //   are delivered as ADDED/MODIFIED/DELETED so a relist looks like ordinary events;
 // - watch from that resourceVersion with bookmarks; BOOKMARK only advances the version;
 // - the server closing the watch (timeoutSeconds) or the connection dropping → watch again
-//   from the last version seen (after a backoff for errors);
+//   from the last version seen (after a backoff for errors, and for watches that end within
+//   a second, so a server that closes every watch at once is not hammered);
 // - 410 Gone (as an HTTP status or as an ERROR event) → the version is too old: relist.
 import type { Logger } from '../log/index.js';
 import { statusMessage, type KubeHttp } from './client.js';
@@ -34,6 +35,9 @@ export interface ListWatchOptions {
 export const objectKey = (o: KubeObject): string => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name);
 
 class Gone extends Error {}
+
+/** A watch that ends sooner than this counts as failing, for the backoff. */
+const QUICK_WATCH_MS = 1000;
 
 export class ListWatch<T extends KubeObject> {
   readonly #cache = new Map<string, T>();
@@ -87,9 +91,15 @@ export class ListWatch<T extends KubeObject> {
           needList = false;
           onFirstSync();
         }
+        const started = Date.now();
         await this.#watch();
-        delay = initial;
         this.opts.onRestart?.('closed');
+        // A watch the server ends at once (a proxy in the way, an overloaded API server) must
+        // not become a hot loop of requests: back off as for errors until one lasts.
+        if (Date.now() - started < QUICK_WATCH_MS) {
+          await this.#sleep(delay);
+          delay = Math.min(max, delay * 2);
+        } else delay = initial;
       } catch (e) {
         if (this.#stopped) break;
         if (e instanceof Gone) {

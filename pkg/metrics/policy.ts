@@ -13,6 +13,9 @@ export interface PolicySourceMetrics {
   connected(source: PolicySourceKind, up: boolean): void;
   /** The source confirmed its policy is current (a snapshot or keepalive arrived). */
   fresh(source: PolicySourceKind): void;
+  /** The source starts: its series exist from the first scrape (not connected, stale since
+   * now), so a proxy that never reaches its source is visible, not absent. */
+  started(source: PolicySourceKind): void;
 }
 
 export interface PolicyControllerMetrics {
@@ -59,6 +62,10 @@ export function policySourceMetrics(registry: Registry = fallbackRegistry()): Po
     },
     connected: (source, on) => up.set({ source }, on ? 1 : 0),
     fresh: (source) => void last.set(source, Date.now()),
+    started(source) {
+      if (!last.has(source)) last.set(source, Date.now());
+      up.set({ source }, 0);
+    },
   };
   sourceCache.set(registry, m);
   return m;

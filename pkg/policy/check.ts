@@ -4,6 +4,7 @@ import { ErrorCodes, WeftError } from '../errors/index.js';
 import { parseIp } from './cidr.js';
 import { authorizerFor, mapResolver, type DefaultInbound, type PeerIdentity } from './eval.js';
 import type { PolicyFile } from './load.js';
+import { normalizePath } from './path.js';
 import type { AuthzDecision } from './types.js';
 
 export interface CheckInput {
@@ -81,7 +82,14 @@ const REASONS: Record<AuthzDecision['reason'], string> = {
 export function formatDecision(r: CheckResult): string {
   const d = r.decision;
   const who = r.from.identity ? `${r.from.identity.namespace}/${r.from.identity.serviceAccount}${r.from.address ? ` (${r.from.address})` : ''}` : r.from.address;
-  const what = r.http ? `${r.http.method} ${r.http.path}` : 'TCP';
+  const what = r.http ? `${r.http.method} ${r.http.path}${pathNote(r.http.path)}` : 'TCP';
   const by = d.policy !== undefined ? `\n  policy: ${d.policy}  rule: ${d.rule ?? '-'}` : '';
   return `${d.allow ? 'ALLOW' : 'DENY'} ${who} -> ${r.to.namespace}/${r.to.pod}:${r.to.port} ${what}\n  reason: ${d.reason}: ${REASONS[d.reason]}${by}`;
+}
+
+/** How the rules saw the path, when that is not what was typed. */
+function pathNote(path: string): string {
+  const n = normalizePath(path);
+  if (n.ambiguous) return ` (ambiguous path: DENY path rules match it, ALLOW path rules do not)`;
+  return n.path === path ? '' : ` (matched as ${n.path})`;
 }

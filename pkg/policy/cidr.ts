@@ -1,6 +1,7 @@
 // IPv4/IPv6 addresses and CIDRs as bigints, without node:net so policy evaluation stays
 // pure. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, what a dual-stack socket reports for
-// an IPv4 peer) are treated as the IPv4 address so v4 blocks match them.
+// an IPv4 peer) are treated as the IPv4 address so v4 blocks match them, and IPv4-mapped
+// blocks (::ffff:10.0.0.0/104) as the IPv4 block they map (10.0.0.0/8).
 
 export interface ParsedIp {
   family: 4 | 6;
@@ -84,6 +85,12 @@ export function parseCidr(s: string): Cidr | undefined {
     if (!/^\d{1,3}$/.test(p)) return undefined;
     prefix = Number(p);
     if (prefix > width) return undefined;
+  }
+  // An IPv4-mapped block (::ffff:a.b.c.d/96+) is the IPv4 block it maps: peers arrive as
+  // IPv4 (parseIp unmaps them), so a v6 spelling must compare as v4 or it never matches.
+  if (family === 6 && prefix >= 96 && ip >> 32n === 0xffffn) {
+    const v4Bits = BigInt(32 - (prefix - 96));
+    return { family: 4, base: ((ip - MAPPED_PREFIX) >> v4Bits) << v4Bits, prefix: prefix - 96 };
   }
   const hostBits = BigInt(width - prefix);
   return { family, base: (ip >> hostBits) << hostBits, prefix };

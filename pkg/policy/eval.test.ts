@@ -108,6 +108,15 @@ t.test('ipBlocks v4 and v6', async (t) => {
     ['v6 outside', req('fd01::5', 80), false, 'no-allow-match'],
     ['namespace of a v6 peer', req('fd00::7', 80), true, 'allow-policy'],
   ]);
+  // An IPv4 block written in its IPv4-mapped IPv6 form is that IPv4 block.
+  const mapped = doc('mapped', 'action: ALLOW\nrules:\n- from: [{source: {ipBlocks: ["::ffff:10.0.0.0/104", "::ffff:192.0.2.7"]}}]');
+  table(t, mapped, [
+    ['::ffff:10.0.0.0/104 matches an IPv4 peer in 10/8', req('10.200.1.1', 80), true, 'allow-policy'],
+    ['and the same peer seen v4-mapped', req('::ffff:10.200.1.1', 80), true, 'allow-policy'],
+    ['but not outside 10/8', req('11.0.0.1', 80), false, 'no-allow-match'],
+    ['::ffff:192.0.2.7 is the /32', req('192.0.2.7', 80), true, 'allow-policy'],
+    ['not its neighbour', req('192.0.2.8', 80), false, 'no-allow-match'],
+  ]);
   const ns = doc('ns-pattern', 'action: ALLOW\nrules:\n- from: [{source: {namespaces: ["prod-*"], serviceAccounts: ["*/api"]}}]');
   table(t, ns, [['namespace prefix + any-namespace SA on a v6 peer', req('fd00::7', 80), true, 'allow-policy']]);
 });
@@ -126,9 +135,24 @@ t.test('HTTP-only fields against opaque TCP', async (t) => {
   table(t, denyHttp, [
     ['HTTP GET from batch passes the DENY', req('10.2.0.7', 8080, GET('/')), true, 'default-allow'],
     ['HTTP DELETE from batch denied', req('10.2.0.7', 8080, { method: 'DELETE', path: '/' }), false, 'deny-policy'],
-    ['opaque TCP from batch: HTTP fields ignored, denied', req('10.2.0.7', 8080), false, 'deny-policy', 'shop/deny-delete', 0],
-    ['opaque TCP from web: source still has to match', req('10.1.0.5', 8080), true, 'default-allow'],
-    ['opaque TCP on another port: ports still apply', req('10.2.0.7', 9090), true, 'default-allow'],
+    ['opaque TCP from batch: a rule with HTTP fields never matches TCP', req('10.2.0.7', 8080), true, 'default-allow'],
+    ['opaque TCP from web', req('10.1.0.5', 8080), true, 'default-allow'],
+    ['opaque TCP on another port', req('10.2.0.7', 9090), true, 'default-allow'],
+  ]);
+
+  // The documented way to deny a port at L4: a rule without HTTP fields, next to the HTTP one.
+  const denyPort = doc('deny-delete', 'action: DENY\nrules:\n- from: [{source: {namespaces: [batch]}}]\n  to: [{operation: {ports: [8080], methods: [DELETE]}}]') + doc('deny-5432', 'action: DENY\nrules:\n- from: [{source: {namespaces: [batch]}}]\n  to: [{operation: {ports: [5432]}}]');
+  table(t, denyPort, [
+    ['opaque TCP to the L4-denied port', req('10.2.0.7', 5432), false, 'deny-policy', 'shop/deny-5432', 0],
+    ['HTTP to the L4-denied port: denied too (no HTTP fields: every request)', req('10.2.0.7', 5432, GET('/')), false, 'deny-policy', 'shop/deny-5432', 0],
+    ['opaque TCP to 8080 still passes the HTTP-only DENY', req('10.2.0.7', 8080), true, 'default-allow'],
+  ]);
+
+  // One operation with HTTP fields and one without, in the same DENY rule: TCP meets the second.
+  const mixed = doc('mixed', 'action: DENY\nrules:\n- to: [{operation: {ports: [8080], paths: ["/admin*"]}}, {operation: {ports: [8081]}}]');
+  table(t, mixed, [
+    ['TCP to 8080: only the HTTP operation applies', req('1.1.1.1', 8080), true, 'default-allow'],
+    ['TCP to 8081: the plain operation denies', req('1.1.1.1', 8081), false, 'deny-policy', 'shop/mixed', 0],
   ]);
 });
 

@@ -8,12 +8,13 @@
 // - if any ALLOW policy selects the workload, a request must match one of its rules;
 // - otherwise the workload's default-inbound policy decides;
 // - only inbound traffic is subject to policy;
-// - methods/paths apply to HTTP only. For an L4 decision (no `http` in the request: opaque
-//   TCP), an ALLOW operation with HTTP fields never matches, while a DENY operation has its
-//   HTTP fields ignored, so the DENY covers the TCP traffic as a whole (fail closed, as
-//   Istio does with "invalid" DENY rules).
+// - methods/paths apply to HTTP only: for an L4 decision (no `http` in the request: opaque
+//   TCP) an operation with HTTP fields never matches, for ALLOW and DENY alike (issue 7;
+//   Istio instead widens such a DENY to all TCP). To deny a port at L4, write a rule without
+//   HTTP fields (docs/policy.md).
 import type { Policy, PolicyRule } from '../api/policy.js';
 import { cidrContains, parseCidr, parseIp, type Cidr, type ParsedIp } from './cidr.js';
+import { normalizePath, type NormalizedPath } from './path.js';
 import type { AuthzDecision, AuthzRequest, Authorizer } from './types.js';
 
 export interface PeerIdentity {
@@ -70,9 +71,10 @@ function normalizeRule(r: PolicyRule, ns: string): PolicyRule {
   };
 }
 
-type Pattern = (s: string) => boolean;
+export type Pattern = (s: string) => boolean;
 
-function pattern(p: string): Pattern {
+/** exact, `prefix*`, `*suffix` or `*` (validated by the schema) → a matcher. */
+export function pattern(p: string): Pattern {
   if (p === '*') return () => true;
   if (p.startsWith('*')) {
     const suffix = p.slice(1);
@@ -151,22 +153,27 @@ function sourceMatches(s: SourceMatch, peer: Peer): boolean {
   return true;
 }
 
-function opMatches(o: OpMatch, http: AuthzRequest['http'], action: 'ALLOW' | 'DENY'): boolean {
-  if (!http) return action === 'DENY' || !o.http;
+/** An HTTP request as rules see it: the path normalized once per decision (path.ts). */
+interface HttpView {
+  method: string;
+  path: NormalizedPath;
+}
+
+function opMatches(o: OpMatch, http: HttpView | undefined, action: 'ALLOW' | 'DENY'): boolean {
+  if (!http) return !o.http;
   if (o.methods && !o.methods(http.method)) return false;
   if (o.notMethods && o.notMethods(http.method)) return false;
-  const path = stripQuery(http.path);
-  if (o.paths && !o.paths(path)) return false;
-  if (o.notPaths && o.notPaths(path)) return false;
+  if (o.paths || o.notPaths) {
+    // A path that cannot be matched safely fails closed: it meets a DENY rule's path
+    // conditions and none of an ALLOW rule's.
+    if (http.path.ambiguous) return action === 'DENY';
+    if (o.paths && !o.paths(http.path.path)) return false;
+    if (o.notPaths && o.notPaths(http.path.path)) return false;
+  }
   return true;
 }
 
-function stripQuery(p: string): string {
-  const q = p.search(/[?#]/);
-  return q < 0 ? p : p.slice(0, q);
-}
-
-function ruleMatches(r: RuleMatch, peer: Peer, http: AuthzRequest['http'], action: 'ALLOW' | 'DENY'): boolean {
+function ruleMatches(r: RuleMatch, peer: Peer, http: HttpView | undefined, action: 'ALLOW' | 'DENY'): boolean {
   if (r.from && !r.from.some((s) => sourceMatches(s, peer))) return false;
   if (r.to && !r.to.some((o) => opMatches(o, http, action))) return false;
   return true;
@@ -244,9 +251,10 @@ export function createAuthorizer(policies: readonly CompiledPolicy[], opts: Auth
       if (req.direction !== 'inbound') return outbound;
       const b = byPort.get(req.destination.port) ?? other;
       const peer: Peer = { ip: parseIp(req.source.address), id: resolve(req.source.address) };
-      for (const r of b.deny) if (ruleMatches(r, peer, req.http, 'DENY')) return { allow: false, reason: 'deny-policy', policy: r.policy, rule: r.index };
+      const http = req.http && { method: req.http.method, path: normalizePath(req.http.path) };
+      for (const r of b.deny) if (ruleMatches(r, peer, http, 'DENY')) return { allow: false, reason: 'deny-policy', policy: r.policy, rule: r.index };
       if (!hasAllow) return fallback;
-      for (const r of b.allow) if (ruleMatches(r, peer, req.http, 'ALLOW')) return { allow: true, reason: 'allow-policy', policy: r.policy, rule: r.index };
+      for (const r of b.allow) if (ruleMatches(r, peer, http, 'ALLOW')) return { allow: true, reason: 'allow-policy', policy: r.policy, rule: r.index };
       return { allow: false, reason: 'no-allow-match' };
     },
     needsHttp(direction, port) {

@@ -23,10 +23,16 @@ t.test('POST /validate', async (t) => {
   const bad = await post(review(policy({ rules: [{ to: [{ operation: { paths: ['/ok'] } }, { operation: { paths: ['/a', '/b', 'c'] } }] }] })));
   t.match(bad.json(), { response: { uid: 'u-1', allowed: false, status: { code: 422, reason: 'Invalid', message: /AuthorizationPolicy shop\/p: spec\.rules\[0\]\.to\[1\]\.operation\.paths\[2\]: must start with "\/"/ } } });
 
+  // A typo kubectl did not catch (no strict field validation) and the CRD did not prune.
+  const typo = await post(review(policy({ rules: [{ from: [{ source: { namespace: ['web'] } }] }] })));
+  t.match(typo.json(), { response: { allowed: false, status: { code: 422, message: /spec\.rules\[0\]\.from\[0\]\.source: Unrecognized key: "namespace"/ } } }, 'an unknown field is refused by name');
+  // The API server may send the object without metadata.namespace: the request's namespace counts.
+  const noNs = { ...review({ apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'q' }, spec: { rules: [{ to: [] }] } }), request: { uid: 'u-2', operation: 'CREATE', namespace: 'payments', object: { apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: { name: 'q' }, spec: { rules: [{ to: [] }] } } } };
+  t.match((await post(noNs)).json(), { response: { allowed: false, status: { message: /^AuthorizationPolicy payments\/q: spec\.rules\[0\]\.to: must not be empty/ } } }, 'the message names the request namespace');
   t.match((await post(review({ junk: true }, 'DELETE'))).json(), { response: { allowed: true } }, 'DELETE is never blocked');
   const malformed = await post({ kind: 'Nope' });
   t.equal(malformed.statusCode, 400);
-  t.match(await registry.metrics(), /weft_policy_validations_total\{result="rejected"\} 1/);
+  t.match(await registry.metrics(), /weft_policy_validations_total\{result="rejected"\} 3/);
 });
 
 t.test('GET /v1/policy/watch authentication', async (t) => {
@@ -70,4 +76,39 @@ t.test('GET /v1/policy/watch authentication', async (t) => {
   const first = new TextDecoder().decode((await reader.read()).value);
   t.match(JSON.parse(first.trim()), { policies: [], peers: {} }, 'first snapshot right away');
   await reader.cancel();
+});
+
+t.test('GET /v1/policy/watch ends when the reviewed token expires; the proxy then reconnects', async (t) => {
+  const api = new TestApiServer([]);
+  await api.start();
+  const jwt = (expInSeconds: number) => `h.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + expInSeconds })).toString('base64url')}.s`;
+  const short = jwt(2);
+  const long = jwt(3600);
+  for (const tok of [short, long]) api.tokens.set(tok, { username: 'system:serviceaccount:shop:api', extra: { 'authentication.kubernetes.io/pod-name': ['api-0'] }, audiences: ['weft'] });
+  const store = new PolicyStore();
+  store.upsertPod({ metadata: { name: 'api-0', namespace: 'shop' }, spec: { serviceAccountName: 'api' }, status: { podIP: '10.0.0.1' } });
+  const app = Fastify();
+  await app.register(policyPlugin, { store, kube: kubeHttpFor(api.url), keepaliveMs: 60_000 });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(async () => {
+    await app.close();
+    await api.close();
+  });
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const open = async (token: string) => (await fetch(`${base}/v1/policy/watch`, { headers: { authorization: `Bearer ${token}` } })).body!.getReader();
+  const ended = async (reader: ReadableStreamDefaultReader<Uint8Array>, ms: number): Promise<boolean> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      const r = await Promise.race([reader.read(), new Promise<'wait'>((res) => setTimeout(() => res('wait'), left))]);
+      if (r === 'wait') return false;
+      if (r.done) return true;
+    }
+  };
+  const shortStream = await open(short);
+  const longStream = await open(long);
+  t.ok(await ended(shortStream, 8000), 'the stream of a token that expires is ended by the controller');
+  t.notOk(await ended(longStream, 500), 'a stream whose token is still valid stays open');
+  await longStream.cancel();
 });

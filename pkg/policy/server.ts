@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { parsePolicy } from '../api/policy.js';
 import { isWeftError } from '../errors/index.js';
 import { defaultKubeHttp, type KubeHttp } from '../k8s/client.js';
-import { POD_NAME_EXTRA, reviewToken, type TokenReviewResult } from '../k8s/token-review.js';
+import { POD_NAME_EXTRA, reviewToken, tokenExpiry, type TokenReviewResult } from '../k8s/token-review.js';
 import type { Logger } from '../log/index.js';
 import { policyControllerMetrics } from '../metrics/policy.js';
 import type { Registry } from '../metrics/registry.js';
@@ -19,6 +19,8 @@ import { startPolicyController } from './controller.js';
 import { PolicyStore } from './store.js';
 
 export const POLICY_AUDIENCE = 'weft';
+/** setTimeout's limit (~24.8 days); a longer-lived token is re-reviewed then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface TokenReviewer {
   review(token: string, audiences: string[]): Promise<TokenReviewResult>;
@@ -102,12 +104,20 @@ export const policyPlugin: FastifyPluginAsync<PolicyPluginOptions> = async (app,
       res.write(JSON.stringify(snap) + '\n');
     };
     const keepalive = setInterval(() => res.write('\n'), opts.keepaliveMs ?? 15_000);
+    // The TokenReview answer holds while the token does: end the stream when it expires, so
+    // the proxy reconnects with the kubelet's fresh token and is reviewed again.
+    const exp = tokenExpiry(m[1]);
+    const expiry = exp === undefined ? undefined : setTimeout(() => {
+      req.log.info({ ns: namespace, pod: podName }, 'policy watch token expired; ending the stream (the proxy reconnects with a fresh token)');
+      end();
+    }, Math.min(MAX_TIMER_MS, Math.max(1000, exp - Date.now())));
     const unsubscribe = store.subscribe(send);
     let ended = false;
     function end() {
       if (ended) return;
       ended = true;
       clearInterval(keepalive);
+      clearTimeout(expiry);
       unsubscribe();
       streams.delete(end);
       metrics.streams.dec();
@@ -121,7 +131,7 @@ export const policyPlugin: FastifyPluginAsync<PolicyPluginOptions> = async (app,
   });
 
   app.post('/validate', async (req, reply) => {
-    const review = req.body as { apiVersion?: string; kind?: string; request?: { uid?: string; operation?: string; object?: unknown } } | undefined;
+    const review = req.body as { apiVersion?: string; kind?: string; request?: { uid?: string; operation?: string; namespace?: string; object?: unknown } } | undefined;
     const r = review?.request;
     if (review?.kind !== 'AdmissionReview' || typeof r?.uid !== 'string') {
       return reply.code(400).send({ error: 'Bad Request', message: 'expected an admission.k8s.io/v1 AdmissionReview with request.uid' });
@@ -129,7 +139,9 @@ export const policyPlugin: FastifyPluginAsync<PolicyPluginOptions> = async (app,
     const response: { uid: string; allowed: boolean; status?: { code: number; reason: string; message: string } } = { uid: r.uid, allowed: true };
     if (r.operation !== 'DELETE' && r.operation !== 'CONNECT') {
       try {
-        parsePolicy(r.object);
+        // The request's namespace is the object's (the API server may not have filled
+        // metadata.namespace yet); a bare service account name resolves against it.
+        parsePolicy(r.object, typeof r.namespace === 'string' && r.namespace ? r.namespace : 'default');
       } catch (e) {
         if (!isWeftError(e)) throw e;
         response.allowed = false;

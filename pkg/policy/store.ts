@@ -4,6 +4,7 @@
 import { parsePolicy, type Policy } from '../api/policy.js';
 import { isWeftError } from '../errors/index.js';
 import { selectPolicies, type CompiledPolicy, type DefaultInbound, type PeerIdentity } from './eval.js';
+import { identityFilter, type IdentityFilter } from './peers.js';
 
 export const DEFAULT_INBOUND_ANNOTATION = 'weft.dev/default-inbound-policy';
 
@@ -41,8 +42,9 @@ export class PolicyStore {
   #policies = new Map<string, Policy>();
   #pods = new Map<string, PodRecord>();
   #namespaces = new Map<string, Record<string, string>>();
-  #peers = new Map<string, PeerIdentity>();
-  #peersDirty = false;
+  /** Bumped when a pod's identity or addresses change: invalidates #peerCache. */
+  #peersVersion = 0;
+  #peerCache = new Map<string, { version: number; peers: Record<string, PeerIdentity> }>();
   #version = 0;
   #listeners = new Set<() => void>();
   #notifyQueued = false;
@@ -57,8 +59,11 @@ export class PolicyStore {
     const key = `${m?.namespace ?? 'default'}/${m?.name ?? ''}`;
     try {
       const p = parsePolicy(obj);
+      const old = this.#policies.get(key);
       this.#policies.set(key, p);
-      this.#changed();
+      // The controller's own status writes come back as MODIFIED events: only a spec change
+      // is a change for the proxies.
+      if (!old || JSON.stringify(old.spec) !== JSON.stringify(p.spec)) this.#changed();
       return { accepted: true, message: `valid ${p.spec.action} policy with ${p.spec.rules?.length ?? 0} rule(s)` };
     } catch (e) {
       if (!isWeftError(e)) throw e;
@@ -80,21 +85,19 @@ export class PolicyStore {
     const done = p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
     // Host-network pods share the node's address: it says nothing about who is calling.
     const ips = done || p.spec?.hostNetwork ? [] : (p.status?.podIPs?.map((x) => x.ip) ?? (p.status?.podIP ? [p.status.podIP] : []));
-    this.#pods.set(`${namespace}/${name}`, {
-      namespace,
-      name,
-      labels: p.metadata?.labels ?? {},
-      annotations: p.metadata?.annotations ?? {},
-      serviceAccount: p.spec?.serviceAccountName ?? 'default',
-      ips,
-    });
-    this.#peersDirty = true;
+    const rec: PodRecord = { namespace, name, labels: p.metadata?.labels ?? {}, annotations: p.metadata?.annotations ?? {}, serviceAccount: p.spec?.serviceAccountName ?? 'default', ips };
+    const key = `${namespace}/${name}`;
+    const old = this.#pods.get(key);
+    this.#pods.set(key, rec);
+    // Pod status churns (conditions, container states); only what policy reads matters.
+    if (old && JSON.stringify(old) === JSON.stringify(rec)) return;
+    if (!old || old.serviceAccount !== rec.serviceAccount || old.ips.join() !== rec.ips.join()) this.#peersVersion++;
     this.#changed();
   }
 
   deletePod(namespace: string, name: string): void {
     if (this.#pods.delete(`${namespace}/${name}`)) {
-      this.#peersDirty = true;
+      this.#peersVersion++;
       this.#changed();
     }
   }
@@ -102,8 +105,10 @@ export class PolicyStore {
   upsertNamespace(raw: unknown): void {
     const m = (raw as { metadata?: { name?: string; annotations?: Record<string, string> } }).metadata;
     if (!m?.name) return;
-    this.#namespaces.set(m.name, m.annotations ?? {});
-    this.#changed();
+    const annotations = m.annotations ?? {};
+    const old = this.#namespaces.get(m.name);
+    this.#namespaces.set(m.name, annotations);
+    if (!old || JSON.stringify(old) !== JSON.stringify(annotations)) this.#changed();
   }
 
   deleteNamespace(name: string): void {
@@ -123,7 +128,8 @@ export class PolicyStore {
     const pod = this.pod(namespace, name);
     if (!pod) return undefined;
     const policies = selectPolicies(this.policies(), pod);
-    const snap: Snapshot = { version: this.#version, policies, peers: needsIdentities(policies) ? this.#peerMap() : {} };
+    const filter = identityFilter(policies);
+    const snap: Snapshot = { version: this.#version, policies, peers: filter ? this.#peersFor(filter) : {} };
     const d = parseDefault(pod.annotations[DEFAULT_INBOUND_ANNOTATION]) ?? parseDefault(this.#namespaces.get(namespace)?.[DEFAULT_INBOUND_ANNOTATION]);
     if (d) snap.defaultInbound = d;
     return snap;
@@ -135,13 +141,20 @@ export class PolicyStore {
     return () => this.#listeners.delete(fn);
   }
 
-  #peerMap(): Record<string, PeerIdentity> {
-    if (this.#peersDirty) {
-      this.#peers.clear();
-      for (const p of this.#pods.values()) for (const ip of p.ips) this.#peers.set(ip, { namespace: p.namespace, serviceAccount: p.serviceAccount });
-      this.#peersDirty = false;
+  /** The peers `filter` can tell apart, sorted by address; one computation per distinct
+   * policy set per pod change, however many streams share it. */
+  #peersFor(filter: IdentityFilter): Record<string, PeerIdentity> {
+    const hit = this.#peerCache.get(filter.key);
+    if (hit && hit.version === this.#peersVersion) return hit.peers;
+    const found: [string, PeerIdentity][] = [];
+    for (const p of this.#pods.values()) {
+      const id = { namespace: p.namespace, serviceAccount: p.serviceAccount };
+      if (p.ips.length && filter.matches(id)) for (const ip of p.ips) found.push([ip, id]);
     }
-    return Object.fromEntries([...this.#peers].sort(([a], [b]) => a.localeCompare(b)));
+    const peers = Object.fromEntries(found.sort(([a], [b]) => a.localeCompare(b)));
+    if (this.#peerCache.size >= 1024) this.#peerCache.clear();
+    this.#peerCache.set(filter.key, { version: this.#peersVersion, peers });
+    return peers;
   }
 
   #changed(): void {
@@ -159,9 +172,3 @@ function parseDefault(v: string | undefined): DefaultInbound | undefined {
   return v === 'allow' || v === 'deny' ? v : undefined;
 }
 
-/** Only policies that name namespaces or service accounts need the peer map. */
-function needsIdentities(policies: CompiledPolicy[]): boolean {
-  return policies.some((p) =>
-    p.rules.some((r) => r.from?.some(({ source: s }) => s.namespaces || s.notNamespaces || s.serviceAccounts || s.notServiceAccounts)),
-  );
-}

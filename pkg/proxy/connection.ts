@@ -43,11 +43,11 @@ export function admit(engine: ProxyEngine, direction: Direction, src: Endpoint, 
   const peer = engine.classifier.classify(direction === 'inbound' ? src.address : (dst?.address ?? src.address));
   const m = engine.metrics.bound(direction, peer);
   m.opened.inc();
-  const refuse = (reason: Parameters<ConnMetrics['failure']>[0], detail?: string): null => {
+  const refuse = (reason: Parameters<ConnMetrics['failure']>[0], detail?: string, policy?: string): null => {
     m.failure(reason);
     m.closed.inc();
     engine.log.debug({ dir: direction, src: `${src.address}:${src.port}`, dst: dst ? `${dst.address}:${dst.port}` : undefined, code: reason, detail }, 'connection refused');
-    engine.accessLog?.({ dir: direction, src: `${src.address}:${src.port}`, dst: dst ? `${dst.address}:${dst.port}` : '', proto: 'tcp', bytes: { received: 0, sent: 0 }, status: reason, duration_ms: 0 });
+    engine.accessLog?.({ dir: direction, src: `${src.address}:${src.port}`, dst: dst ? `${dst.address}:${dst.port}` : '', proto: 'tcp', bytes: { received: 0, sent: 0 }, status: reason, duration_ms: 0, ...(policy ? { policy } : {}) });
     resetDown();
     return null;
   };
@@ -73,7 +73,8 @@ export function admit(engine: ProxyEngine, direction: Direction, src: Endpoint, 
   const decideL4 = (): boolean => {
     const d = authorizer.decide({ direction, source: src, destination: dst });
     ctx.countAuthz(d.allow, d.policy);
-    if (!d.allow) refuse('policy_denied', d.reason);
+    ctx.policy = d.policy;
+    if (!d.allow) refuse('policy_denied', d.reason, d.policy);
     return d.allow;
   };
   // Policy that looks at HTTP fields decides per request; otherwise before any byte moves.
@@ -245,6 +246,6 @@ export class Connection implements Tracked {
     m.closed.inc();
     if (this.up && !this.up.destroyed && !this.relayAbort) this.up.destroy();
     const ms = performance.now() - ctx.started;
-    this.engine.accessLog?.({ dir: ctx.direction, src: `${ctx.src.address}:${ctx.src.port}`, dst: `${ctx.dst.address}:${ctx.dst.port}`, proto, bytes: { received, sent }, status: reason, duration_ms: Math.round(ms * 1000) / 1000 });
+    this.engine.accessLog?.({ dir: ctx.direction, src: `${ctx.src.address}:${ctx.src.port}`, dst: `${ctx.dst.address}:${ctx.dst.port}`, proto, bytes: { received, sent }, status: reason, duration_ms: Math.round(ms * 1000) / 1000, ...(ctx.policy ? { policy: ctx.policy } : {}) });
   }
 }

@@ -52,7 +52,7 @@ export async function startProxy(config: Readonly<ProxyConfig>, o: StartOptions 
 
   const [caps, pol] = await Promise.all([
     o.native === false ? noNative() : (o.native ?? loadNativeCaps()),
-    o.authorizer ? null : policySource({ policyFile: config.policyFile, controller: config.controller, defaultInboundPolicy: config.defaultInboundPolicy, pod: config.pod, podLabels: config.podLabels, log, registry }),
+    o.authorizer ? null : policySource({ policyFile: config.policyFile, controller: config.controller, tokenFile: config.tokenFile, controllerCa: config.controllerCa, controllerCaPem: config.controllerCaPem, defaultInboundPolicy: config.defaultInboundPolicy, pod: config.pod, podLabels: config.podLabels, log, registry }),
   ]);
   policy = pol;
   if (config.mode === 'tproxy' && !(caps.listen && caps.native)) {

@@ -200,6 +200,6 @@ export class NativePath {
     m.closed.inc();
     if (reason.startsWith('connect_')) this.engine.log.debug({ dir: ctx.direction, dst: `${ctx.dst.address}:${ctx.dst.port}`, code: reason, detail: error }, 'upstream connect failed');
     const ms = performance.now() - ctx.started;
-    this.engine.accessLog?.({ dir: ctx.direction, src: `${ctx.src.address}:${ctx.src.port}`, dst: `${ctx.dst.address}:${ctx.dst.port}`, proto: 'tcp', bytes: { received: bytesUp, sent: bytesDown }, status: reason, duration_ms: Math.round(ms * 1000) / 1000 });
+    this.engine.accessLog?.({ dir: ctx.direction, src: `${ctx.src.address}:${ctx.src.port}`, dst: `${ctx.dst.address}:${ctx.dst.port}`, proto: 'tcp', bytes: { received: bytesUp, sent: bytesDown }, status: reason, duration_ms: Math.round(ms * 1000) / 1000, ...(ctx.policy ? { policy: ctx.policy } : {}) });
   }
 }

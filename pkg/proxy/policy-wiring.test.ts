@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createLogger } from '../log/index.js';
+import { logSink } from '../policy/testing.js';
 import { policySource } from './policy-wiring.js';
 
 t.test('the controller stream is authorized with the token from --token-file', async (t) => {
@@ -34,4 +35,13 @@ t.test('the controller stream is authorized with the token from --token-file', a
   t.match(seen[0]?.url, /^\/v1\/policy\/watch\?namespace=shop&pod=api-0$/);
   const d = src.authorizer.decide({ direction: 'inbound', source: { address: '10.0.0.1', port: 1234 }, destination: { address: '10.0.0.2', port: 8080 } });
   t.match(d, { allow: false, policy: 'shop/deny-all' }, 'the streamed policy is in force');
+});
+
+t.test('every policy source logs its denies (policy name in the log, not the response)', async (t) => {
+  const sink = logSink();
+  const pod = { name: 'api-0', namespace: 'shop', uid: undefined, ips: [], serviceAccount: 'api' };
+  const src = await policySource({ defaultInboundPolicy: 'deny', pod, log: createLogger('proxy', 'info', sink.stream) });
+  t.teardown(() => src.close());
+  t.match(src.authorizer.decide({ direction: 'inbound', source: { address: '10.0.0.1', port: 1234 }, destination: { address: '10.0.0.2', port: 8080 } }), { allow: false, reason: 'default-deny' });
+  t.match(sink.lines(), [{ level: 30, code: 'policy_denied', reason: 'default-deny', src: '10.0.0.1:1234', dst: '10.0.0.2:8080' }]);
 });

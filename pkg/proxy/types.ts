@@ -24,6 +24,8 @@ export interface ConnContext {
   readonly accessLog: AccessLog | null;
   readonly idleMs: number;
   readonly started: number;
+  /** The policy that decided the connection (L4), for the access log only; never sent to a client. */
+  policy?: string | undefined;
 }
 
 /** Switches a connection to opaque relaying (after an HTTP upgrade, or instead of HTTP). */

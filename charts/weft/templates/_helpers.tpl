@@ -61,7 +61,19 @@ app.kubernetes.io/part-of: weft
 {{- $image := merge (dict "tag" (include "weft.imageTag" .)) (deepCopy .Values.image) -}}
 {{- $_ := set $image "tag" (include "weft.imageTag" .) -}}
 {{- $_ := set $v "image" $image -}}
+{{- $_ := set $v "policy" (include "weft.policyValues" . | fromYaml) -}}
 {{- toYaml $v -}}
+{{- end -}}
+
+{{/* The policy values the controller injects with: an empty controllerUrl becomes this
+     release's controller Service (port 443 of service.yaml), so every injected proxy gets
+     --controller; the CA it verifies the stream with comes from the controller's ca.crt. */}}
+{{- define "weft.policyValues" -}}
+{{- $p := deepCopy .Values.policy -}}
+{{- if not $p.controllerUrl -}}
+{{- $_ := set $p "controllerUrl" (printf "https://%s.%s.svc:443" (include "weft.controllerName" .) .Release.Namespace) -}}
+{{- end -}}
+{{- toYaml $p -}}
 {{- end -}}
 
 {{/* clientConfig of a webhook entry; caBundle only where Helm made the CA. */}}

@@ -25,6 +25,8 @@ interface Pending {
   upgrade: boolean;
   /** Response bytes sent to the client for it (interim responses included). */
   bytes: number;
+  /** The deciding policy, for the access log only (never in a response). */
+  policy: string | undefined;
 }
 
 /** A drained connection with no request in flight waits this long for one that may already
@@ -155,12 +157,14 @@ export class Http1Session {
   private onRequestHead(h: HeadInfo, raw: Buffer): void {
     const ctx = this.ctx;
     let local: LocalStatus | 0 = 0;
+    let policy = ctx.policy;
     if (ctx.perRequestAuthz) {
       const d = ctx.authorizer.decide({ direction: ctx.direction, source: ctx.src, destination: ctx.dst, http: { method: h.method, path: h.path } });
       ctx.countAuthz(d.allow, d.policy);
+      policy = d.policy;
       if (!d.allow) local = 403;
     }
-    const p: Pending = { method: h.method, path: h.path, t0: performance.now(), local, close: h.close, upgrade: h.upgrade, bytes: 0 };
+    const p: Pending = { method: h.method, path: h.path, t0: performance.now(), local, close: h.close, upgrade: h.upgrade, bytes: 0, policy };
     this.current = p;
     this.queue.push(p);
     this.forwarding = local === 0;
@@ -230,7 +234,7 @@ export class Http1Session {
     const m = this.ctx.metrics;
     m.request(p.method, status);
     m.duration.observe(ms / 1000);
-    this.ctx.accessLog?.({ dir: this.ctx.direction, src: `${this.ctx.src.address}:${this.ctx.src.port}`, dst: `${this.ctx.dst.address}:${this.ctx.dst.port}`, proto: 'http', method: p.method, path: p.path, status, bytes: p.bytes, duration_ms: Math.round(ms * 1000) / 1000 });
+    this.ctx.accessLog?.({ dir: this.ctx.direction, src: `${this.ctx.src.address}:${this.ctx.src.port}`, dst: `${this.ctx.dst.address}:${this.ctx.dst.port}`, proto: 'http', method: p.method, path: p.path, status, bytes: p.bytes, duration_ms: Math.round(ms * 1000) / 1000, ...(p.policy ? { policy: p.policy } : {}) });
   }
 
   /** Send the proxy's own responses that are now first in line. */
@@ -383,7 +387,7 @@ export class Http1Session {
     const p = this.current;
     if (e.inHead || !p) {
       // This request never went upstream: the 400 takes its place in line.
-      this.queue.push({ method: e.method, path: '', t0: performance.now(), local: 400, close: true, upgrade: false, bytes: 0 });
+      this.queue.push({ method: e.method, path: '', t0: performance.now(), local: 400, close: true, upgrade: false, bytes: 0, policy: undefined });
       return this.flushLocal();
     }
     if (!this.queue.includes(p)) return this.closeGracefully(); // denied, its 403 already sent
