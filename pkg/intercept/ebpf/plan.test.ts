@@ -39,3 +39,20 @@ t.test('pin directory name', async (t) => {
   t.equal(podKeyOf({ podUid: 'abc-123' }, '/x'), 'abc-123');
   t.equal(podKeyOf({}, '/sys/fs/cgroup/kubepods/pod:x y'), 'pod_x_y', 'from --cgroup, made safe');
 });
+
+t.test('exclusion lists longer than their maps are flag errors, before anything is loaded', async (t) => {
+  const ports = (from: number, n: number): string => Array.from({ length: n }, (_, i) => from + i).join(',');
+  const cidrs = (n: number): string => Array.from({ length: n }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`).join(',');
+  // 1022 + the two always-excluded inbound ports fill the 1024 entries exactly.
+  t.doesNotThrow(() => planEbpf(initSchema.parse({ mode: 'ebpf', excludeOutboundPorts: ports(20000, 1022) }), inputs), '1024 ports fit');
+  t.throws(() => planEbpf(initSchema.parse({ mode: 'ebpf', excludeOutboundPorts: ports(20000, 1000), excludeInboundPorts: ports(40000, 23) }), inputs), {
+    code: 'WEFT_ERR_BAD_FLAG',
+    message: /--exclude-inbound-ports and --exclude-outbound-ports: 1025 ports together .*at most 1024/,
+  });
+  t.doesNotThrow(() => planEbpf(initSchema.parse({ mode: 'ebpf', excludeOutboundCidrs: cidrs(1024) }), inputs), '1024 CIDRs fit');
+  t.throws(() => planEbpf(initSchema.parse({ mode: 'ebpf', excludeOutboundCidrs: cidrs(1025) }), inputs), { code: 'WEFT_ERR_BAD_FLAG', message: /^--exclude-outbound-cidrs: 1025 CIDRs, at most 1024/ });
+  t.throws(() => planEbpf(initSchema.parse({ mode: 'ebpf', includeOutboundCidrs: cidrs(1025) }), inputs), { code: 'WEFT_ERR_BAD_FLAG', message: /^--include-outbound-cidrs: 1025 CIDRs/ });
+  const v6 = Array.from({ length: 1100 }, (_, i) => `fd00:${i.toString(16)}::/32`).join(',');
+  t.doesNotThrow(() => planEbpf(initSchema.parse({ mode: 'ebpf', excludeOutboundCidrs: v6 }), inputs), 'IPv6 CIDRs are not loaded with IPv6 off, so they do not count');
+  t.throws(() => planEbpf(initSchema.parse({ mode: 'ebpf', excludeOutboundCidrs: '10.0.0.0/8,10.1.0.0/16' }), { ...inputs, maxEntries: { excluded_cidrs: 1 } }), { message: /at most 1 in ebpf mode/ }, 'a smaller test map lowers the limit');
+});

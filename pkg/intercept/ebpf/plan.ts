@@ -1,9 +1,10 @@
 // The eBPF interception plan as data: which objects, where they attach, the runtime config
 // and the map entries. Pure: discovery and the loader live in index.ts.
+import { ErrorCodes, WeftError } from '../../errors/index.js';
 import type { BpfLoadSpec } from '../../native/bpf.js';
 import type { InitConfig } from '../common.js';
 import { cidrFamily } from '../common.js';
-import { DIR_INBOUND, DIR_OUTBOUND, encodeConfig, encodeLpmKey, encodePortKey, type BpfRuntimeConfig } from './maps.js';
+import { DIR_INBOUND, DIR_OUTBOUND, MAPS, encodeConfig, encodeLpmKey, encodePortKey, type BpfRuntimeConfig, type MapName } from './maps.js';
 
 /** One object per attach point, in bpf/build; the program in each is `weft_<name>`. */
 export const BPF_OBJECTS = ['connect4', 'connect6', 'sockops', 'getsockopt', 'sk_lookup', 'sk_msg'] as const;
@@ -46,9 +47,31 @@ export function pinDirOf(bpffs: string, podKey: string): string {
   return `${bpffs.replace(/\/+$/, '')}/weft/${podKey}`;
 }
 
+/** The exclusion maps hold a fixed number of entries: a longer list is a flag error, found
+ * before anything is loaded (not an E2BIG half-way through filling a map). */
+function checkMapLimits(config: InitConfig, cidrs: { exclude: readonly string[]; include: readonly string[] | null }, maxEntries: Readonly<Record<string, number>>): void {
+  const limit = (map: MapName): number => maxEntries[map] ?? MAPS[map].maxEntries;
+  const ports = config.excludeInboundPorts.length + config.excludeOutboundPorts.length;
+  if (ports > limit('excluded_ports')) {
+    throw new WeftError(
+      ErrorCodes.BAD_FLAG,
+      `--exclude-inbound-ports and --exclude-outbound-ports: ${ports} ports together (15020 and 15021 included), at most ${limit('excluded_ports')} in ebpf mode (map excluded_ports)`,
+      { field: '--exclude-outbound-ports' },
+    );
+  }
+  for (const [flag, map, list] of [['--exclude-outbound-cidrs', 'excluded_cidrs', cidrs.exclude], ['--include-outbound-cidrs', 'included_cidrs', cidrs.include ?? []]] as const) {
+    if (list.length > limit(map)) {
+      throw new WeftError(ErrorCodes.BAD_FLAG, `${flag}: ${list.length} CIDRs, at most ${limit(map)} in ebpf mode (map ${map})`, { field: flag });
+    }
+  }
+}
+
 export function planEbpf(config: InitConfig, inputs: PlanInputs): EbpfPlan {
   const pinDir = pinDirOf(inputs.bpffs, inputs.podKey);
   const cidrsFor = (xs: readonly string[]): string[] => xs.filter((c) => inputs.ipv6 || cidrFamily(c) === 4);
+  const exclude = cidrsFor(config.excludeOutboundCidrs);
+  const include = config.includeOutboundCidrs === null ? null : cidrsFor(config.includeOutboundCidrs);
+  checkMapLimits(config, { exclude, include }, inputs.maxEntries ?? {});
   return {
     cgroupPath: inputs.cgroupPath,
     netnsPath: inputs.netnsPath,
@@ -67,8 +90,8 @@ export function planEbpf(config: InitConfig, inputs: PlanInputs): EbpfPlan {
     },
     excludeInboundPorts: config.excludeInboundPorts,
     excludeOutboundPorts: config.excludeOutboundPorts,
-    excludeOutboundCidrs: cidrsFor(config.excludeOutboundCidrs),
-    includeOutboundCidrs: config.includeOutboundCidrs === null ? null : cidrsFor(config.includeOutboundCidrs),
+    excludeOutboundCidrs: exclude,
+    includeOutboundCidrs: include,
     maxEntries: inputs.maxEntries ?? {},
   };
 }
