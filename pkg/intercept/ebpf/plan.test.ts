@@ -1,6 +1,6 @@
 import t from 'tap';
 import { initSchema } from '../common.js';
-import { describePlan, planEbpf, toLoadSpec } from './plan.js';
+import { describeCleanup, describePlan, planEbpf, toLoadSpec } from './plan.js';
 import { podKeyOf } from './index.js';
 
 const inputs = { cgroupPath: '/cg/pod1', netnsPath: '/proc/self/ns/net', bpffs: '/sys/fs/bpf/', podKey: 'uid-1', objDir: '/o', ipv6: false, skMsg: false };
@@ -9,7 +9,7 @@ t.test('the plan attaches every program, fills exclusions, never sk_msg unless a
   const config = initSchema.parse({ mode: 'ebpf', excludeOutboundPorts: '5432,3306', excludeOutboundCidrs: '10.0.0.0/8,fd00::/8', excludeInboundPorts: '9000' });
   const plan = planEbpf(config, inputs);
   t.equal(plan.linkPinPath, '/sys/fs/bpf/weft/uid-1/sk_lookup', 'pin under <bpffs>/weft/<pod>/');
-  t.same(plan.objects, ['/o/connect4.bpf.o', '/o/connect6.bpf.o', '/o/sockops.bpf.o', '/o/getsockopt.bpf.o', '/o/sk_lookup.bpf.o']);
+  t.same(plan.objects, ['/o/getsockopt.bpf.o', '/o/sockops.bpf.o', '/o/sk_lookup.bpf.o', '/o/connect4.bpf.o', '/o/connect6.bpf.o'], 'objects in attach order, connect4/6 last');
   t.same(plan.excludeInboundPorts, [9000, 15020, 15021], '15020 and 15021 always excluded');
   t.same(plan.excludeOutboundCidrs, ['10.0.0.0/8'], 'IPv6 CIDRs dropped when IPv6 is off');
   t.equal(plan.runtime.includeAll, true);
@@ -17,7 +17,7 @@ t.test('the plan attaches every program, fills exclusions, never sk_msg unless a
   t.equal(spec.mapEntries.filter((e) => e.map === 'excluded_ports').length, 5);
   t.equal(spec.mapEntries.filter((e) => e.map === 'excluded_cidrs').length, 1);
   t.equal(spec.rodata.readUInt32LE(12), 2, 'config flags: include all, IPv6 off');
-  t.same(planEbpf(config, { ...inputs, skMsg: true }).objects.at(-1), '/o/sk_msg.bpf.o');
+  t.same(planEbpf(config, { ...inputs, skMsg: true }).objects[0], '/o/sk_msg.bpf.o', 'sk_msg first: on its map before sockops fills it');
 });
 
 t.test('include list turns off include-all', async (t) => {
@@ -28,11 +28,23 @@ t.test('include list turns off include-all', async (t) => {
   t.equal(toLoadSpec(plan).rodata.readUInt32LE(12), 1, 'IPv6 on, include-all off');
 });
 
-t.test('--dry-run lines name every attach point', async (t) => {
-  const lines = describePlan(planEbpf(initSchema.parse({ mode: 'ebpf' }), inputs));
+t.test('--dry-run lines name every attach point, in the order the loader attaches', async (t) => {
+  const lines = describePlan(planEbpf(initSchema.parse({ mode: 'ebpf' }), { ...inputs, skMsg: true }));
   t.match(lines.join('\n'), /attach weft_connect4 .* to cgroup \/cg\/pod1 \(BPF_F_ALLOW_MULTI\)/);
   t.match(lines.join('\n'), /attach weft_sk_lookup .* to netns \/proc\/self\/ns\/net as a link pinned at \/sys\/fs\/bpf\/weft\/uid-1\/sk_lookup/);
   t.match(lines.join('\n'), /exclude inbound ports: 15020,15021/);
+  const steps = lines.filter((l) => /^\d+\. attach /.test(l)).map((l) => /attach (weft_\w+)/.exec(l)?.[1]);
+  t.same(steps, ['weft_sk_msg', 'weft_getsockopt', 'weft_sockops', 'weft_sk_lookup', 'weft_connect4', 'weft_connect6'], 'numbered in attach order');
+});
+
+t.test('--dry-run --cleanup names every pin cleanup removes', async (t) => {
+  const lines = describeCleanup(planEbpf(initSchema.parse({ mode: 'ebpf' }), inputs));
+  t.same(lines, [
+    'detach weft_* programs from cgroup /cg/pod1',
+    'unpin /sys/fs/bpf/weft/uid-1/sk_lookup (if present)',
+    'unpin /sys/fs/bpf/weft/uid-1/local_socks (if present)',
+    'remove /sys/fs/bpf/weft/uid-1 (if empty)',
+  ], 'the sk_msg sockhash pin too, even when this run has sk_msg off');
 });
 
 t.test('pin directory name', async (t) => {
