@@ -31,6 +31,11 @@
 /* Sizes: one entry per connection in flight for a busy pod (local_socks holds both ends of a
  * connection, so 65536 entries are 32768 short-circuited connections). */
 #define WEFT_CONN_ENTRIES 65536
+/* pairs holds only hand-overs in flight (between the app end's SYN-ACK and the proxy end's
+ * ACK): twice the default accept backlog (net.core.somaxconn 4096), so that even a full
+ * accept queue holding ACKs back cannot make the LRU evict a live hand-over. Preallocated
+ * (LRU): 8192 entries are about 1 MiB. */
+#define WEFT_PAIR_ENTRIES 8192
 #define WEFT_PORT_ENTRIES 1024
 #define WEFT_CIDR_ENTRIES 1024
 
@@ -125,7 +130,7 @@ struct {
  * filling the map: full never fails an insert, it evicts the least recently used entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, WEFT_CONN_ENTRIES);
+	__uint(max_entries, WEFT_PAIR_ENTRIES);
 	__type(key, struct weft_tuple);
 	__type(value, struct weft_addr);
 } pairs SEC(".maps");

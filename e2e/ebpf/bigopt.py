@@ -3,6 +3,8 @@
 # connection and asks on it; `app HOST PORT`: connects (redirected) and asks on its own
 # socket. Prints one JSON line: each call's length (or errno) and what it returned.
 import ctypes, json, socket, struct, sys
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+from outbound_listener import accept_one  # noqa: E402
 
 libc = ctypes.CDLL(None, use_errno=True)
 SOL_IP, SOL_TCP, SO_ORIGINAL_DST, TCP_INFO, UNKNOWN = 0, 6, 80, 11, 250
@@ -24,12 +26,7 @@ def calls(s):
     return out
 
 if sys.argv[1] == 'proxy':
-    l = socket.socket()
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(('127.0.0.1', 15001))
-    l.listen(8)
-    print('ready', flush=True)
-    c, _ = l.accept()
+    c = accept_one()
     out = calls(c)
     r = gso(c.fileno(), SOL_IP, SO_ORIGINAL_DST, 8192)
     if 'len' in r:

@@ -2,7 +2,8 @@ import t from 'tap';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initSchema } from '../common.js';
+import { parseFlags } from '../../cli/flags.js';
+import { INIT_SUMMARY, initFlagSpecs, initSchema } from '../common.js';
 import { neededFeatures, runEbpfInit } from './index.js';
 
 t.test('--dry-run prints the plan and needs no kernel access', async (t) => {
@@ -49,4 +50,21 @@ t.test('a kernel without a needed feature fails before anything is touched, nami
   await t.rejects(runEbpfInit(config, { skMsg: false, objDir: join(cg, 'no-objects'), probe: probe({ sk_msg: false, 'helper msg_redirect_hash in sk_msg': false }) }), { message: /bpf objects not built/ }, 'and not when it is off: init goes past the probe (to the objects, missing here)');
   t.ok(neededFeatures(true).includes('helper msg_redirect_hash in sk_msg') && !neededFeatures(false).includes('sk_msg'), 'sk_msg and its helper only with sk_msg on');
   t.same(readdirSync(cg), [], 'nothing was created (no bpffs directory, no pin)');
+});
+
+t.test('--sk-msg on (env WEFT_SK_MSG) attaches sk_msg; anything but on|off is refused', async (t) => {
+  const cg = mkdtempSync(join(tmpdir(), 'wfeb-cg-'));
+  t.teardown(() => rmSync(cg, { recursive: true, force: true }));
+  const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseFlags('init', INIT_SUMMARY, initFlagSpecs, initSchema, ['--mode', 'ebpf', '--cgroup', cg, '--pod-uid', 'p1', '--dry-run', ...argv], env);
+  const plan = async (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string[]> => {
+    const lines: string[] = [];
+    const config = parse(argv, env);
+    if (config === null) throw new Error('no config');
+    await runEbpfInit(config, { out: (l) => lines.push(l) });
+    return lines.filter((l) => / attach weft_sk_msg /.test(l));
+  };
+  t.same(await plan([]), [], 'off by default');
+  t.match(await plan(['--sk-msg', 'on']), [/^1\. attach weft_sk_msg .* to map local_socks, pinned at .*\/weft\/p1\/local_socks$/], '--sk-msg on');
+  t.equal((await plan([], { WEFT_SK_MSG: 'on' })).length, 1, 'env WEFT_SK_MSG=on');
+  t.throws(() => parse(['--sk-msg', 'yes']), { code: 'WEFT_ERR_BAD_FLAG', message: /--sk-msg \(WEFT_SK_MSG\): "yes" is not allowed; allowed: on, off/ });
 });

@@ -17,7 +17,7 @@ export interface EbpfInitOptions {
   objDir?: string;
   /** The pod network namespace (default: this process's). */
   netnsPath?: string;
-  /** Attach sk_msg (default: env WEFT_EBPF_SK_MSG=on; off otherwise, see docs/ebpf.md). */
+  /** Attach sk_msg (default: --sk-msg, env WEFT_SK_MSG; off unless on, see docs/ebpf.md). */
   skMsg?: boolean;
   /** Test hook: smaller maps. */
   maxEntries?: Readonly<Record<string, number>>;
@@ -56,7 +56,7 @@ export async function runEbpfInit(config: InitConfig, opts: EbpfInitOptions = {}
     podKey,
     objDir: resolve(opts.objDir ?? `${ROOT}/bpf/build`),
     ipv6: wantIpv6(config),
-    skMsg: opts.skMsg ?? process.env.WEFT_EBPF_SK_MSG === 'on',
+    skMsg: opts.skMsg ?? config.skMsg === 'on',
     ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}),
   });
 

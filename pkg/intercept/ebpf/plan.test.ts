@@ -13,6 +13,8 @@ t.test('the plan attaches every program, fills exclusions, never sk_msg unless a
   t.same(plan.excludeInboundPorts, [9000, 15020, 15021], '15020 and 15021 always excluded');
   t.same(plan.excludeOutboundCidrs, ['10.0.0.0/8'], 'IPv6 CIDRs dropped when IPv6 is off');
   t.equal(plan.runtime.includeAll, true);
+  t.same(plan.maxEntries, { local_socks: 1 }, 'without sk_msg, local_socks is created with one entry');
+  t.same(planEbpf(config, { ...inputs, skMsg: true }).maxEntries, {}, 'with sk_msg, at its full size');
   const spec = toLoadSpec(plan);
   t.equal(spec.mapEntries.filter((e) => e.map === 'excluded_ports').length, 5);
   t.equal(spec.mapEntries.filter((e) => e.map === 'excluded_cidrs').length, 1);

@@ -102,7 +102,9 @@ export function planEbpf(config: InitConfig, inputs: PlanInputs): EbpfPlan {
     excludeOutboundPorts: config.excludeOutboundPorts,
     excludeOutboundCidrs: exclude,
     includeOutboundCidrs: include,
-    maxEntries: inputs.maxEntries ?? {},
+    // Without sk_msg nothing enters local_socks; sockops still names it, so it exists, but
+    // with one entry instead of 65536 (1 MiB of hash buckets saved per pod).
+    maxEntries: { ...(inputs.skMsg ? {} : { local_socks: 1 }), ...inputs.maxEntries },
   };
 }
 
