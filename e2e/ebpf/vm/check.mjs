@@ -39,7 +39,7 @@ for (const skMsg of [false, true]) {
     const rc = await runEbpfInit(config, { netnsPath: pod.podNsPath, log, skMsg });
     expect(`weft init (sk_msg ${skMsg}) exit code`, rc, 0);
     expect(`cgroup programs (sk_msg ${skMsg})`, bpfQuery(pod.cgroup).map((p) => p.name).sort().join(','), 'weft_connect4,weft_connect6,weft_getsockopt,weft_sockops');
-    expect(`pins (sk_msg ${skMsg})`, sh('find', [pod.bpffs, '-type', 'f', '-printf', '%f ']), skMsg ? 'local_socks sk_lookup' : 'sk_lookup');
+    expect(`pins (sk_msg ${skMsg})`, sh('find', [pod.bpffs, '-type', 'f', '-printf', '%f\n']).split('\n').sort().join(' '), skMsg ? 'local_socks sk_lookup' : 'sk_lookup');
     expect(`weft (sk_msg ${skMsg}): 8 KiB getsockopt(SOL_TCP, 250) in the pod`, pod.runInPod([PYTHON, '-c', BIG]).out.trim(), 'ENOPROTOOPT');
     await pod.startInPeer([PYTHON, `${SCRIPTS}/peer-server.py`, 'peer', '0.0.0.0@80']);
     const proxy = await pod.startInPod([PYTHON, `${SCRIPTS}/bigopt.py`, 'proxy'], { uid: 1337, gid: 1337 });
@@ -51,7 +51,8 @@ for (const skMsg of [false, true]) {
     }
     expect(`proxy (sk_msg ${skMsg}): SO_ORIGINAL_DST into 8 KiB`, JSON.stringify(fromProxy.orig_dst_big), JSON.stringify({ len: 16, dst: [PEER_IP, 80] }));
     if (skMsg) {
-      await pod.stopProcesses();
+      await pod.stopProcesses(); // the peer server too: start both again
+      await pod.startInPeer([PYTHON, `${SCRIPTS}/peer-server.py`, 'peer', '0.0.0.0@80']);
       await pod.startInPod([PYTHON, `${SCRIPTS}/standin-proxy.py`, '15001', '15006'], { uid: 1337, gid: 1337 });
       expect('weft (sk_msg on): request through the proxy', pod.request(PEER_IP, 80), 'via-proxy:peer:80:hello');
       expect('weft (sk_msg on): inbound to the proxy', pod.requestFromPeer('10.240.0.2', 8080), 'proxy-inbound');
