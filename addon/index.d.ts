@@ -104,7 +104,8 @@ export interface ConnPool {
  * a verifier refusal includes the tail of libbpf's log in the message. */
 export interface NativeBpf {
   /** Open every object, share maps by name (the first object creating them), copy `rodata`
-   * over each object's `weft_cfg`, load, fill `mapEntries`, then attach: cgroup programs
+   * over each object's `weft_cfg`, load, fill `mapEntries`, then attach in the order of
+   * `objects` (the caller's plan owns the order): cgroup programs
    * with BPF_F_ALLOW_MULTI to `cgroupPath`, sk_msg to the `local_socks` map (pinned at
    * `sockhashPinPath`: a sockhash drops its programs with its last user reference), sk_lookup
    * as a link to `netnsPath` pinned at `linkPinPath`. All or nothing: on failure everything this
@@ -120,7 +121,8 @@ export interface NativeBpf {
   mapInfo(id: number): { id: number; name: string; type: string; keySize: number; valueSize: number; maxEntries: number } | null;
   /** Raw value, or null if absent; per-CPU maps: every CPU's value (padded to 8 bytes) in a row. */
   mapLookup(mapId: number, key: Buffer): Buffer | null;
-  /** Whether the kernel supports each program and map type weft needs (libbpf probes). */
+  /** Whether the kernel supports each program and map type weft needs (libbpf probes), and
+   * each helper its programs call ("helper <name> in <hook>", a tiny BPF_PROG_LOAD each). */
   probe(): Record<string, boolean>;
   /** Load one object without attaching, fill its maps (sockmap values: socket fds), run its
    * program once with BPF_PROG_TEST_RUN on `ctx`, close it. For unit tests (sk_lookup). */

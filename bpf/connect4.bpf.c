@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* cgroup/connect4: an app's outbound TCP connect is rewritten to the proxy's outbound
- * listener (127.0.0.1:outbound_port); the original destination is kept in orig_dst under
- * the socket cookie. Needs: Linux 4.17 (connect4), cookie in sock_addr since 4.12. */
+ * listener (127.0.0.1:outbound_port); the original destination is kept in the socket's
+ * orig_dst storage. Needs: Linux 5.8 (bpf_sock_addr.sk and bpf_sk_storage_get in sock_addr
+ * programs; connect4 itself is 4.17). */
 #include "weft.h"
 
 SEC("cgroup/connect4")
 int weft_connect4(struct bpf_sock_addr *ctx)
 {
 	struct weft_addr orig = { .family = WEFT_AF_INET };
-	__u64 cookie;
 
 	if (ctx->type != WEFT_SOCK_STREAM || ctx->protocol != WEFT_IPPROTO_TCP)
 		return 1;
@@ -20,13 +20,10 @@ int weft_connect4(struct bpf_sock_addr *ctx)
 	if (!weft_should_intercept(orig.ip, orig.port))
 		return 1;
 
-	cookie = bpf_get_socket_cookie(ctx);
-	/* Fail open: without a stored destination the proxy could not forward, so a full map
-	 * leaves the connection on its original path instead of breaking it. */
-	if (bpf_map_update_elem(&orig_dst, &cookie, &orig, BPF_ANY)) {
-		weft_count(WEFT_CNT_ORIG_FULL);
+	/* Fail open: without a stored destination the proxy could not forward, so the
+	 * connection stays on its original path instead of breaking. */
+	if (weft_remember_orig(ctx, &orig))
 		return 1;
-	}
 	ctx->user_ip4 = bpf_htonl(0x7f000001);
 	ctx->user_port = bpf_htons(weft_cfg.outbound_port);
 	weft_count(WEFT_CNT_REDIRECTED);

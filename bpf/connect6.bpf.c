@@ -2,7 +2,7 @@
 /* cgroup/connect6: like connect4 for AF_INET6 sockets. An IPv4-mapped destination
  * (dual-stack socket) goes to ::ffff:127.0.0.1 (the proxy's IPv4 listener); a real IPv6
  * destination goes to [::1]:outbound_port, only when IPv6 interception is on, so the
- * proxy must listen on ::1 or :: in that case. Needs: Linux 4.17. */
+ * proxy must listen on ::1 or :: in that case. Needs: Linux 5.8, as connect4. */
 #include "weft.h"
 
 SEC("cgroup/connect6")
@@ -10,7 +10,6 @@ int weft_connect6(struct bpf_sock_addr *ctx)
 {
 	struct weft_addr orig = { .family = WEFT_AF_INET6 };
 	int mapped;
-	__u64 cookie;
 
 	if (ctx->type != WEFT_SOCK_STREAM || ctx->protocol != WEFT_IPPROTO_TCP)
 		return 1;
@@ -29,11 +28,8 @@ int weft_connect6(struct bpf_sock_addr *ctx)
 	if (!weft_should_intercept(orig.ip, orig.port))
 		return 1;
 
-	cookie = bpf_get_socket_cookie(ctx);
-	if (bpf_map_update_elem(&orig_dst, &cookie, &orig, BPF_ANY)) {
-		weft_count(WEFT_CNT_ORIG_FULL);
+	if (weft_remember_orig(ctx, &orig))
 		return 1;
-	}
 	ctx->user_ip6[0] = 0;
 	ctx->user_ip6[1] = 0;
 	if (mapped) {

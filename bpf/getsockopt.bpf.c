@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* cgroup/getsockopt: answers SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST (SOL_IPV6)
- * on the proxy's accepted socket from `pairs`, so the proxy asks the same way in every
- * mode. Overrides the kernel's answer: with conntrack loaded it would name the rewritten
- * destination (the proxy itself). Needs: Linux 5.3 (cgroup sockopt), ctx->sk. */
+ * on the proxy's accepted socket from its proxy_orig storage (or, if sockops has not run
+ * for it yet, from the `pairs` hand-over), so the proxy asks the same way in every mode.
+ * Overrides the kernel's answer: with conntrack loaded it would name the rewritten
+ * destination (the proxy itself). Every other getsockopt of the pod runs through this
+ * program too, so it filters on cheap context fields before any helper or map, and hands
+ * big buffers back to the kernel (see pass_through).
+ * Needs: Linux 5.3 (cgroup sockopt, ctx->sk, bpf_sk_storage_get); the pass-through's
+ * optlen = 0 convention needs 5.11 (d8fe449a9c51, before it optlen > PAGE_SIZE was EINVAL). */
 #include "weft.h"
 
 struct weft_sockaddr_in {
@@ -20,22 +25,13 @@ struct weft_sockaddr_in6 {
 	__u32 scope_id;
 };
 
-SEC("cgroup/getsockopt")
-int weft_getsockopt(struct bpf_sockopt *ctx)
+/* The hand-over entry, for a proxy that asks before sockops' PASSIVE_ESTABLISHED ran on its
+ * socket (accept can return a child whose ACK is still being processed). */
+static __always_inline struct weft_addr *from_pairs(struct bpf_sock *sk)
 {
 	struct weft_tuple key = {};
-	struct weft_addr *orig;
-	struct bpf_sock *sk;
-	void *optval, *end;
 	__u32 dport;
 
-	if (ctx->optname != WEFT_SO_ORIGINAL_DST)
-		return 1;
-	if (ctx->level != WEFT_SOL_IP && ctx->level != WEFT_SOL_IPV6)
-		return 1;
-	sk = ctx->sk;
-	if (!sk)
-		return 1;
 	if (sk->family == WEFT_AF_INET) {
 		weft_map_v4(key.local_ip, WEFT_LOAD(sk->src_ip4));
 		weft_map_v4(key.remote_ip, WEFT_LOAD(sk->dst_ip4));
@@ -53,17 +49,19 @@ int weft_getsockopt(struct bpf_sockopt *ctx)
 	/* A word load of dst_port works on every kernel (the field was narrowed in 5.17). */
 	dport = *(volatile __u32 *)&sk->dst_port;
 	key.remote_port = bpf_ntohs((__u16)dport);
-	orig = bpf_map_lookup_elem(&pairs, &key);
-	if (!orig)
-		return 1;
+	return bpf_map_lookup_elem(&pairs, &key);
+}
 
-	optval = ctx->optval;
-	end = ctx->optval_end;
+/* Writes the answer; 0 when the buffer is too small (the kernel's answer stands). */
+static __always_inline int answer(struct bpf_sockopt *ctx, const struct weft_addr *orig)
+{
+	void *optval = ctx->optval, *end = ctx->optval_end;
+
 	if (ctx->level == WEFT_SOL_IP) {
 		struct weft_sockaddr_in *sin = optval;
 
 		if (orig->family != WEFT_AF_INET || (void *)(sin + 1) > end)
-			return 1;
+			return 0;
 		sin->family = WEFT_AF_INET;
 		sin->port = bpf_htons(orig->port);
 		sin->addr = orig->ip[3];
@@ -73,7 +71,7 @@ int weft_getsockopt(struct bpf_sockopt *ctx)
 		struct weft_sockaddr_in6 *sin6 = optval;
 
 		if ((void *)(sin6 + 1) > end)
-			return 1;
+			return 0;
 		sin6->family = WEFT_AF_INET6;
 		sin6->port = bpf_htons(orig->port);
 		sin6->flowinfo = 0;
@@ -86,6 +84,56 @@ int weft_getsockopt(struct bpf_sockopt *ctx)
 	}
 	ctx->retval = 0;
 	weft_count(WEFT_CNT_ORIG_ANSWERED);
+	return 1;
+}
+
+/* Whether this call is SO_ORIGINAL_DST on one of the proxy's redirected sockets (and was
+ * answered). Cheapest tests first: the context fields, then one helper, then the maps. */
+static __always_inline int original_dst(struct bpf_sockopt *ctx)
+{
+	struct weft_addr *orig;
+	struct bpf_sock *sk;
+
+	if (ctx->optname != WEFT_SO_ORIGINAL_DST)
+		return 0;
+	if (ctx->level != WEFT_SOL_IP && ctx->level != WEFT_SOL_IPV6)
+		return 0;
+	sk = ctx->sk;
+	if (!sk || (sk->family != WEFT_AF_INET && sk->family != WEFT_AF_INET6))
+		return 0;
+	if (!weft_is_proxy())
+		return 0;
+	orig = bpf_sk_storage_get(&proxy_orig, sk, 0, 0);
+	if (!orig)
+		orig = from_pairs(sk);
+	if (!orig) {
+		weft_count(WEFT_CNT_ORIG_UNKNOWN);
+		return 0;
+	}
+	return answer(ctx, orig);
+}
+
+/* Leaves the kernel's answer as it is. The program sees at most one page of the caller's
+ * buffer; when the buffer is bigger, kernels before 6.5 (29ebbba7d461) fail the call with
+ * EFAULT because ctx->optlen is larger than what the program saw, unless the program sets
+ * optlen to 0, which tells the kernel to keep its own result (Documentation/bpf/
+ * prog_cgroup_sockopt.rst). Bounded first so that the pointer arithmetic verifies. */
+static __always_inline void pass_through(struct bpf_sockopt *ctx)
+{
+	__u8 *optval = ctx->optval, *end = ctx->optval_end;
+	__s32 len = ctx->optlen;
+
+	if (len <= 0)
+		return;
+	if (len > 0xffff || optval + len > end)
+		ctx->optlen = 0;
+}
+
+SEC("cgroup/getsockopt")
+int weft_getsockopt(struct bpf_sockopt *ctx)
+{
+	if (!original_dst(ctx))
+		pass_through(ctx);
 	return 1;
 }
 

@@ -2,7 +2,9 @@
 /* sk_lookup (pod network namespace): every inbound TCP connection, minus loopback and the
  * excluded inbound ports and the pod's connections to itself, is assigned to the proxy's inbound listener from
  * listeners. The proxy reads the original destination with getsockname.
- * A missing listener (proxy not up yet) passes the lookup on unchanged.
+ * No listener (proxy not up yet, or restarting): the connection is dropped, as TPROXY
+ * mode drops it, instead of reaching the app past the proxy's policy; a TCP client
+ * retransmits its SYN and gets through once the proxy listens again.
  * Needs: Linux 5.9 (sk_lookup, bpf_sk_assign from sk_lookup, sockmap lookup). */
 #include "weft.h"
 
@@ -27,6 +29,9 @@ int weft_sk_lookup(struct bpf_sk_lookup *ctx)
 		self = WEFT_LOAD(ctx->remote_ip6[0]) == ip[0] && WEFT_LOAD(ctx->remote_ip6[1]) == ip[1] &&
 		       WEFT_LOAD(ctx->remote_ip6[2]) == ip[2] && WEFT_LOAD(ctx->remote_ip6[3]) == ip[3];
 		key = 1;
+		/* IPv6 interception off: IPv6 reaches the app, as in TPROXY mode without ip6tables. */
+		if (!(weft_cfg.flags & WEFT_CFG_IPV6) && !weft_is_mapped(ip))
+			return SK_PASS;
 	}
 	/* A connection from the pod to its own address is local: the proxy dialling the app at
 	 * the original destination (steering it would loop the proxy into itself), or an app
@@ -43,7 +48,7 @@ int weft_sk_lookup(struct bpf_sk_lookup *ctx)
 	}
 	if (!sk) {
 		weft_count(WEFT_CNT_NO_LISTENER);
-		return SK_PASS;
+		return SK_DROP;
 	}
 	err = bpf_sk_assign(ctx, sk, 0);
 	bpf_sk_release(sk);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* sockops: pairs each redirected app socket with the proxy's accepted socket (so that
- * getsockopt can answer SO_ORIGINAL_DST), puts both ends in local_socks for sk_msg, and
- * puts the proxy's inbound listener in listeners on listen(2).
- * Needs: Linux 5.10 (sockmap update on TCP_LISTEN_CB), 4.13 for the rest. */
+/* sockops: hands each redirected app socket's original destination over to the proxy's
+ * accepted socket (so that getsockopt can answer SO_ORIGINAL_DST), puts both ends in
+ * local_socks for sk_msg, and puts the proxy's inbound listener in listeners on listen(2).
+ * Needs: Linux 5.10 (bpf_sock_ops.sk for the socket-storage helpers, and a sockmap update
+ * from TCP_LISTEN_CB, both new in 5.10). */
 #include "weft.h"
 
 static __always_inline void tuple_of(const struct bpf_sock_ops *skops, struct weft_tuple *t)
@@ -53,62 +54,47 @@ static __always_inline void on_listen(struct bpf_sock_ops *skops)
 	bpf_sock_map_update(skops, &listeners, &key, BPF_ANY);
 }
 
-/* The app's end: move the original destination from its cookie to the tuple the proxy
- * will see. The pair lives until the proxy's end closes: an app that writes and closes at
- * once must not take its original destination away before the proxy asked for it. */
+/* The app's end of a redirected connect: hand its original destination over to the proxy's
+ * end through `pairs`, under the tuple the proxy's end will see. Only sockets connected to
+ * the outbound port can be redirected ones, so every other connect costs no map lookup. */
 static __always_inline void on_active(struct bpf_sock_ops *skops)
 {
 	struct weft_tuple t = {}, proxy_view = {};
-	__u64 cookie = bpf_get_socket_cookie(skops);
-	struct weft_addr *orig = bpf_map_lookup_elem(&orig_dst, &cookie);
+	struct weft_addr *orig;
+	struct bpf_sock *sk;
 
+	if ((__u16)bpf_ntohl(skops->remote_port) != weft_cfg.outbound_port)
+		return;
+	sk = skops->sk;
+	if (!sk)
+		return;
+	orig = bpf_sk_storage_get(&orig_dst, sk, 0, 0);
 	if (!orig)
 		return;
 	tuple_of(skops, &t);
 	swap_tuple(&t, &proxy_view);
 	if (bpf_map_update_elem(&pairs, &proxy_view, orig, BPF_ANY))
 		weft_count(WEFT_CNT_PAIR_FULL);
-	bpf_map_delete_elem(&orig_dst, &cookie);
+	bpf_sk_storage_delete(&orig_dst, sk);
 	add_local_sock(skops, &t);
 }
 
-/* The proxy's accepted end of a redirected connection. */
+/* The proxy's accepted end of a redirected connection: take the hand-over into its own
+ * storage, where getsockopt finds it for as long as the socket lives. */
 static __always_inline void on_passive(struct bpf_sock_ops *skops)
 {
 	struct weft_tuple t = {};
+	struct weft_addr *orig;
+	struct bpf_sock *sk;
 
 	if (skops->local_port != weft_cfg.outbound_port)
 		return;
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	tuple_of(skops, &t);
-	add_local_sock(skops, &t);
-}
-
-static __always_inline void on_connect(struct bpf_sock_ops *skops)
-{
-	__u64 cookie = bpf_get_socket_cookie(skops);
-
-	/* A connect that never establishes must still free its orig_dst entry. */
-	if (bpf_map_lookup_elem(&orig_dst, &cookie))
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-}
-
-/* Called only for sockets that asked for it: redirected app sockets (free orig_dst of a
- * connect that never established) and the proxy's accepted ends (free their pair). */
-static __always_inline void on_state(struct bpf_sock_ops *skops)
-{
-	struct weft_tuple t = {};
-	__u64 cookie;
-
-	if (skops->args[1] != WEFT_TCP_CLOSE)
-		return;
-	if (skops->local_port == weft_cfg.outbound_port) {
-		tuple_of(skops, &t);
+	orig = bpf_map_lookup_elem(&pairs, &t);
+	sk = skops->sk;
+	if (orig && sk && bpf_sk_storage_get(&proxy_orig, sk, orig, BPF_SK_STORAGE_GET_F_CREATE))
 		bpf_map_delete_elem(&pairs, &t);
-		return;
-	}
-	cookie = bpf_get_socket_cookie(skops);
-	bpf_map_delete_elem(&orig_dst, &cookie);
+	add_local_sock(skops, &t);
 }
 
 SEC("sockops")
@@ -118,17 +104,11 @@ int weft_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		on_listen(skops);
 		break;
-	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		on_connect(skops);
-		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		on_active(skops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		on_passive(skops);
-		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		on_state(skops);
 		break;
 	}
 	return 1;

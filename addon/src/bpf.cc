@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // exports.bpf: the libbpf loader of weft's eBPF interception (pkg/intercept/ebpf decides
 // what to do; this file only does it). `load` opens every object, shares the maps between
-// them, writes the runtime config into .rodata, loads, fills the config maps and attaches —
-// all or nothing: any failure detaches and unpins what this call attached.
+// them, writes the runtime config into .rodata, loads, fills the config maps and attaches
+// the programs in the order of the objects given — all or nothing: any failure detaches
+// and unpins what this call attached.
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -44,18 +44,6 @@ std::string LogTail() {
   const size_t max = 1500;
   std::string s = g_libbpf_log.size() > max ? "…" + g_libbpf_log.substr(g_libbpf_log.size() - max) : g_libbpf_log;
   return s.empty() ? "" : ("\nlibbpf: " + s);
-}
-
-// Attach order: consumers of a map before its producers, connect4/6 last so that no
-// connection is redirected before the rest of the path is in place.
-int AttachRank(bpf_attach_type t) {
-  switch (t) {
-    case BPF_SK_MSG_VERDICT: return 0;
-    case BPF_CGROUP_GETSOCKOPT: return 1;
-    case BPF_CGROUP_SOCK_OPS: return 2;
-    case BPF_SK_LOOKUP: return 3;
-    default: return 4;
-  }
 }
 
 struct Attached {
@@ -129,7 +117,7 @@ std::string AttachTypeName(bpf_attach_type t) {
 Napi::Value Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* usage =
-      "usage: bpf.load({ objects: string[], cgroupPath, netnsPath: string|null, linkPinPath: string|null, "
+      "usage: bpf.load({ objects: string[] (in attach order), cgroupPath, netnsPath: string|null, linkPinPath: string|null, "
       "sockhashPinPath: string|null, rodata: Buffer, "
       "maxEntries: {[map]: n}, mapEntries: [{ map, key: Buffer, value: Buffer }] })";
   if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, usage);
@@ -207,14 +195,13 @@ Napi::Value Load(const Napi::CallbackInfo& info) {
       if (bpf_map_update_elem(fd->second, key.Data(), value.Data(), BPF_ANY)) throw BpfError(errno, "fill map", name);
     }
 
+    // Attach in the order of `objects`: the plan (pkg/intercept/ebpf/plan.ts) owns it, so
+    // that --dry-run prints the sequence this loop follows.
     std::vector<bpf_program*> progs;
     for (auto* obj : st.objects) {
       bpf_program* p;
       bpf_object__for_each_program(p, obj) progs.push_back(p);
     }
-    std::stable_sort(progs.begin(), progs.end(), [](bpf_program* a, bpf_program* b) {
-      return AttachRank(bpf_program__expected_attach_type(a)) < AttachRank(bpf_program__expected_attach_type(b));
-    });
     for (auto* p : progs) {
       bpf_attach_type type = bpf_program__expected_attach_type(p);
       int fd = bpf_program__fd(p);

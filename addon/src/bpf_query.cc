@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -200,15 +201,69 @@ Napi::Value MapLookup(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
 }
 
-// probe() → { [progType]: boolean } for the program types weft needs.
+// Whether programs of `type` (attached as `attach`) may call helper `fn`: loads a tiny
+// program that calls it, as libbpf_probe_bpf_helper does, but with the expected attach type
+// set for every hook weft uses. The call's arguments are left unset, so the verifier
+// refuses the program either way; only its reason tells: an unknown or disallowed helper is
+// named as such, anything else (a bad argument) means the helper exists for this type.
+bool ProbeHelper(bpf_prog_type type, bpf_attach_type attach, bpf_func_id fn) {
+  const bpf_insn insns[] = {
+      {BPF_JMP | BPF_CALL, 0, 0, 0, static_cast<int32_t>(fn)},
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  char log[4096] = "";
+  LIBBPF_OPTS(bpf_prog_load_opts, opts);
+  opts.expected_attach_type = attach;
+  opts.log_level = 1;
+  opts.log_size = sizeof(log);
+  opts.log_buf = log;
+  int fd = bpf_prog_load(type, nullptr, "Dual BSD/GPL", insns, sizeof(insns) / sizeof(insns[0]), &opts);
+  if (fd >= 0) {
+    close(fd);
+    return true;
+  }
+  if (log[0] == '\0') return false;  // the program type itself was refused
+  return strstr(log, "invalid func ") == nullptr && strstr(log, "unknown func ") == nullptr &&
+         strstr(log, "program of this type cannot use helper ") == nullptr;
+}
+
+struct HelperProbe {
+  const char* hook;  // as the error names it
+  bpf_prog_type type;
+  bpf_attach_type attach;
+  bpf_func_id fn;
+  const char* name;
+};
+
+// The helpers each program calls beyond the base set (map lookup/update/delete).
+const HelperProbe kHelpers[] = {
+    {"cgroup/connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_get_current_uid_gid, "get_current_uid_gid"},
+    {"cgroup/connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, BPF_FUNC_sk_storage_get, "sk_storage_get"},
+    {"cgroup/connect6", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, BPF_FUNC_sk_storage_get, "sk_storage_get"},
+    {"sockops", BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, BPF_FUNC_sk_storage_get, "sk_storage_get"},
+    {"sockops", BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, BPF_FUNC_sk_storage_delete, "sk_storage_delete"},
+    {"sockops", BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, BPF_FUNC_sock_map_update, "sock_map_update"},
+    {"sockops", BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, BPF_FUNC_sock_hash_update, "sock_hash_update"},
+    {"cgroup/getsockopt", BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT, BPF_FUNC_get_current_uid_gid, "get_current_uid_gid"},
+    {"cgroup/getsockopt", BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT, BPF_FUNC_sk_storage_get, "sk_storage_get"},
+    {"sk_lookup", BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP, BPF_FUNC_sk_assign, "sk_assign"},
+    {"sk_lookup", BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP, BPF_FUNC_sk_release, "sk_release"},
+    {"sk_msg", BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT, BPF_FUNC_msg_redirect_hash, "msg_redirect_hash"},
+};
+
+// probe() → { [progType | mapType | "helper <name> in <hook>"]: boolean } for everything
+// weft's programs need (pkg/intercept/ebpf decides which of them a run needs).
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bpf_prog_type types[] = {BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_PROG_TYPE_SOCK_OPS, BPF_PROG_TYPE_CGROUP_SOCKOPT,
                                  BPF_PROG_TYPE_SK_LOOKUP, BPF_PROG_TYPE_SK_MSG};
   Napi::Object o = Napi::Object::New(env);
   for (auto t : types) o.Set(libbpf_bpf_prog_type_str(t), libbpf_probe_bpf_prog_type(t, nullptr) == 1);
-  const bpf_map_type maps[] = {BPF_MAP_TYPE_SOCKMAP, BPF_MAP_TYPE_SOCKHASH, BPF_MAP_TYPE_LPM_TRIE};
+  const bpf_map_type maps[] = {BPF_MAP_TYPE_SOCKMAP, BPF_MAP_TYPE_SOCKHASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH,
+                               BPF_MAP_TYPE_SK_STORAGE, BPF_MAP_TYPE_PERCPU_ARRAY};
   for (auto t : maps) o.Set(libbpf_bpf_map_type_str(t), libbpf_probe_bpf_map_type(t, nullptr) == 1);
+  for (const auto& h : kHelpers) o.Set(std::string("helper ") + h.name + " in " + h.hook, ProbeHelper(h.type, h.attach, h.fn));
   return o;
 }
 

@@ -22,15 +22,20 @@
 #define WEFT_SOL_IPV6 41
 /* SO_ORIGINAL_DST (linux/netfilter_ipv4.h) and IP6T_SO_ORIGINAL_DST share the number 80. */
 #define WEFT_SO_ORIGINAL_DST 80
-#define WEFT_TCP_CLOSE 7
 
 /* Loads a context field into a register right here: stops clang from merging the loads of
  * two branches into one through a computed context pointer, which the verifier refuses
  * ("dereference of modified ctx ptr"). */
 #define WEFT_LOAD(field) ({ __u32 __v = (field); asm volatile("" : "+r"(__v)); __v; })
 
-/* Sizes: one entry per connection in flight for a busy pod. */
+/* Sizes: one entry per connection in flight for a busy pod (local_socks holds both ends of a
+ * connection, so 65536 entries are 32768 short-circuited connections). */
 #define WEFT_CONN_ENTRIES 65536
+/* pairs holds only hand-overs in flight (between the app end's SYN-ACK and the proxy end's
+ * ACK): twice the default accept backlog (net.core.somaxconn 4096), so that even a full
+ * accept queue holding ACKs back cannot make the LRU evict a live hand-over. Preallocated
+ * (LRU): 8192 entries are about 1 MiB. */
+#define WEFT_PAIR_ENTRIES 8192
 #define WEFT_PORT_ENTRIES 1024
 #define WEFT_CIDR_ENTRIES 1024
 
@@ -92,36 +97,52 @@ struct weft_lpm_key {
 /* Indices of the counters map. */
 enum weft_counter {
 	WEFT_CNT_REDIRECTED = 0,     /* outbound connects rewritten to the proxy */
-	WEFT_CNT_ORIG_FULL = 1,      /* orig_dst full: connection left un-intercepted (fail open) */
-	WEFT_CNT_PAIR_FULL = 2,      /* pairs full: the proxy will find no original destination */
+	WEFT_CNT_ORIG_FULL = 1,      /* no orig_dst storage (optmem): connection left un-intercepted (fail open) */
+	WEFT_CNT_PAIR_FULL = 2,      /* pairs insert failed: the proxy will find no original destination */
 	WEFT_CNT_SOCKHASH_FULL = 3,  /* local_socks full: bytes take the TCP path (no sk_msg) */
 	WEFT_CNT_STEERED = 4,        /* inbound connections assigned to the proxy by sk_lookup */
-	WEFT_CNT_NO_LISTENER = 5,    /* inbound with no proxy listener yet: passed through */
+	WEFT_CNT_NO_LISTENER = 5,    /* inbound with no proxy listener (proxy down): dropped (fail closed) */
 	WEFT_CNT_ORIG_ANSWERED = 6,  /* SO_ORIGINAL_DST answered from pairs */
 	WEFT_CNT_MSG_REDIRECTED = 7, /* sk_msg sends redirected to the local peer */
-	WEFT_CNT_MAX = 8,
+	WEFT_CNT_ORIG_UNKNOWN = 8,   /* the proxy asked SO_ORIGINAL_DST of a socket weft had none for */
+	WEFT_CNT_MAX = 9,
 };
 
-/* Original destination of an app socket whose connect was rewritten, keyed by its socket
- * cookie; written by connect4/6, moved into `pairs` by sockops once the app side is
- * established, deleted on close. Full: connect4/6 leave the connection un-intercepted. */
+/* Original destination of an app socket whose connect was rewritten, in that socket's own
+ * storage: written by connect4/6, read (and deleted) by sockops when the app's end is
+ * established. It dies with the socket, so a connect that fails half-way (EADDRNOTAVAIL,
+ * a later program's EPERM, a close before the SYN) leaves nothing behind. No size: "full"
+ * is the socket's optmem limit (net.core.optmem_max); then connect4/6 leave the
+ * connection un-intercepted (fail open, counter origDstFull). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, WEFT_CONN_ENTRIES);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct weft_addr);
 } orig_dst SEC(".maps");
 
-/* Original destination keyed by the app socket's tuple seen from the proxy's side
- * (local = the proxy's outbound listener address, remote = the app's address); written by
- * sockops on the app's ACTIVE_ESTABLISHED, read by getsockopt(SO_ORIGINAL_DST) on the
- * proxy's accepted socket, deleted when the app socket closes. */
+/* Hand-over of the original destination from the app's end to the proxy's accepted end,
+ * keyed by the tuple as the proxy's end sees it (local = the proxy's outbound listener
+ * address, remote = the app's address). Written on the app's ACTIVE_ESTABLISHED, moved into
+ * proxy_orig on the proxy end's PASSIVE_ESTABLISHED, which the app's ACK (sent after the
+ * first callback) triggers: an entry lives for microseconds. LRU, so that an entry whose
+ * proxy end never came (its ACK dropped on a full accept queue) is evicted instead of
+ * filling the map: full never fails an insert, it evicts the least recently used entry. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, WEFT_CONN_ENTRIES);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEFT_PAIR_ENTRIES);
 	__type(key, struct weft_tuple);
 	__type(value, struct weft_addr);
 } pairs SEC(".maps");
+
+/* Original destination of the proxy's accepted end of a redirected connection, in that
+ * socket's storage; read by getsockopt(SO_ORIGINAL_DST), gone when the socket closes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct weft_addr);
+} proxy_orig SEC(".maps");
 
 /* Established app<->proxy sockets keyed by their own tuple, for sk_msg redirection to the
  * peer (the swapped tuple). Sockets leave it by themselves when they close. */
@@ -167,7 +188,7 @@ struct {
 	__type(value, __u8);
 } included_cidrs SEC(".maps");
 
-/* Per-CPU event counters (enum weft_counter): how often a full map made weft fail open. */
+/* Per-CPU event counters (enum weft_counter): redirections, and each fail-open/closed event. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, WEFT_CNT_MAX);
@@ -216,6 +237,20 @@ static __always_inline int weft_is_proxy(void)
 	__u64 ug = bpf_get_current_uid_gid();
 
 	return (__u32)ug == weft_cfg.proxy_uid || (__u32)(ug >> 32) == weft_cfg.proxy_gid;
+}
+
+/* connect4/6: keep the original destination in the connecting socket's storage. Fails open
+ * (the caller leaves the connect alone) when no storage can be had. */
+static __always_inline int weft_remember_orig(struct bpf_sock_addr *ctx, const struct weft_addr *orig)
+{
+	struct weft_addr *slot = bpf_sk_storage_get(&orig_dst, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!slot) {
+		weft_count(WEFT_CNT_ORIG_FULL);
+		return -1;
+	}
+	*slot = *orig;
+	return 0;
 }
 
 /* Whether an outbound destination (IPv4-mapped or IPv6) should go through the proxy. */

@@ -189,7 +189,8 @@ export class Background {
     });
   }
 
-  ready(timeoutMs = 5000): Promise<void> {
+  /** WEFT_E2E_READY_MS raises the wait for a slow machine (e2e/ebpf/vm runs under TCG). */
+  ready(timeoutMs = Number(process.env.WEFT_E2E_READY_MS ?? 5000)): Promise<void> {
     return this.waitFor((l) => l.includes('ready'), timeoutMs).then(() => undefined);
   }
 

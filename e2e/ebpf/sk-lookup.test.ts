@@ -17,17 +17,18 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const TCP = 6;
 const UDP = 17;
+const SK_DROP = 0;
 
 /** struct bpf_sk_lookup (72 bytes; offsets from linux/bpf.h). */
-function lookupCtx(family: number, protocol: number, localIp: string, localPort: number): Buffer {
+function lookupCtx(family: number, protocol: number, localIp: string, localPort: number, remoteIp = family === AF_INET ? '10.9.9.9' : 'fd00::9'): Buffer {
   const b = Buffer.alloc(72);
   b.writeUInt32LE(family, 8);
   b.writeUInt32LE(protocol, 12);
   if (family === AF_INET) {
-    ipBytes('10.9.9.9').copy(b, 16, 12); // remote_ip4
+    ipBytes(remoteIp).copy(b, 16, 12); // remote_ip4
     ipBytes(localIp).copy(b, 40, 12); // local_ip4
   } else {
-    ipBytes('fd00::9').copy(b, 20);
+    ipBytes(remoteIp).copy(b, 20);
     ipBytes(localIp).copy(b, 44);
   }
   b.writeUInt16BE(40000, 36); // remote_port, network order
@@ -50,10 +51,10 @@ t.test('sk_lookup picks the proxy listener, except for exclusions', { skip: skip
   const dualFd = fdOf(dual);
   const dualCookie = socketCookie(dualFd);
 
-  const run = (ctx: Buffer, withListener = true, key1Fd: number | null = null) => {
+  const run = (ctx: Buffer, withListener = true, key1Fd: number | null = null, ipv6 = true) => {
     const r = bpfTestRun({
       object: OBJECT,
-      rodata: encodeConfig({ proxyUid: 1337, proxyGid: 1337, outboundPort: 15001, inboundPort: 15006, ipv6: true, includeAll: true }),
+      rodata: encodeConfig({ proxyUid: 1337, proxyGid: 1337, outboundPort: 15001, inboundPort: 15006, ipv6, includeAll: true }),
       mapEntries: [15020, 15021, 9000].map((p) => ({ map: 'excluded_ports', key: encodePortKey(p, DIR_INBOUND), value: Buffer.from([1]) })),
       sockmapEntries: [
         ...(withListener ? [{ map: 'listeners', key: Buffer.from([0, 0, 0, 0]), fd }] : []),
@@ -69,8 +70,12 @@ t.test('sk_lookup picks the proxy listener, except for exclusions', { skip: skip
   t.same(run(lookupCtx(AF_INET, TCP, '10.1.2.3', 9000)), { verdict: 1, cookie: 0n }, 'a configured excluded port: normal lookup');
   t.same(run(lookupCtx(AF_INET, TCP, '127.0.0.1', 8080)), { verdict: 1, cookie: 0n }, 'loopback destination: normal lookup');
   t.same(run(lookupCtx(AF_INET, UDP, '10.1.2.3', 8080)), { verdict: 1, cookie: 0n }, 'UDP: untouched');
-  t.same(run(lookupCtx(AF_INET6, TCP, 'fd00::3', 8080)), { verdict: 1, cookie: 0n }, 'IPv6 with only an IPv4 listener: normal lookup');
-  t.same(run(lookupCtx(AF_INET, TCP, '10.1.2.3', 8080), false), { verdict: 1, cookie: 0n }, 'no proxy listener yet: normal lookup, never a drop');
+  t.same(run(lookupCtx(AF_INET6, TCP, 'fd00::3', 8080)), { verdict: SK_DROP, cookie: 0n }, 'IPv6 interception on but only an IPv4 listener: dropped');
+  t.same(run(lookupCtx(AF_INET, TCP, '10.1.2.3', 8080), false), { verdict: SK_DROP, cookie: 0n }, 'no proxy listener (proxy down): dropped, never past the proxy to the app');
+  t.same(run(lookupCtx(AF_INET, TCP, '10.1.2.3', 15020), false), { verdict: 1, cookie: 0n }, 'no proxy listener, excluded port: normal lookup');
+  t.same(run(lookupCtx(AF_INET, TCP, '10.1.2.3', 8080, '10.1.2.3')), { verdict: 1, cookie: 0n }, 'the pod to its own address (remote == local, e.g. the proxy dialling the app): normal lookup');
+  t.same(run(lookupCtx(AF_INET6, TCP, 'fd00::3', 8080, 'fd00::3'), true, dualFd), { verdict: 1, cookie: 0n }, 'IPv6, remote == local: normal lookup');
+  t.same(run(lookupCtx(AF_INET6, TCP, 'fd00::3', 8080), false, null, false), { verdict: 1, cookie: 0n }, 'IPv6 with IPv6 interception off: normal lookup, not a drop');
   t.same(run(lookupCtx(AF_INET6, TCP, 'fd00::3', 8080), true, dualFd), { verdict: 1, cookie: dualCookie }, 'IPv6 → the [::] listener');
   t.same(run(lookupCtx(AF_INET, TCP, '10.1.2.3', 8080), false, dualFd), { verdict: 1, cookie: dualCookie }, 'IPv4 with only a dual-stack [::] listener → that listener');
   t.same(run(lookupCtx(AF_INET6, TCP, '::1', 8080), true, dualFd), { verdict: 1, cookie: 0n }, 'IPv6 loopback: normal lookup');

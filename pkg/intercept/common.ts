@@ -103,6 +103,7 @@ export const initSchema = z
     cgroup: z.string().min(1).optional(),
     cgroupRoot: z.string().min(1).optional(),
     bpffs: z.string().min(1).default('/sys/fs/bpf'),
+    skMsg: z.enum(['on', 'off'], { error: (i) => `"${String(i.input)}" is not allowed; allowed: on, off` }).default('off'),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -135,6 +136,7 @@ export const initFlagSpecs = {
   cgroup: { type: 'string', help: 'ebpf: pod-level cgroup directory (overrides discovery)' },
   'cgroup-root': { type: 'string', help: 'ebpf: host cgroup2 mount as seen here (default: from /proc/mounts)' },
   bpffs: { type: 'string', help: 'ebpf: host bpffs as seen here (default /sys/fs/bpf)' },
+  'sk-msg': { type: 'string', help: 'ebpf: on|off, short-circuit proxy-to-app bytes with sk_msg (default off, see docs/ebpf.md)' },
 } satisfies FlagSpecs;
 
 export const INIT_SUMMARY = 'Program traffic interception inside the pod (tproxy: netfilter TPROXY rules; ebpf: cgroup and sk_lookup programs).';

@@ -1,14 +1,14 @@
 // `weft init --mode ebpf`: sweep defunct pins, find the pod cgroup, then attach (idempotent),
 // print the plan (--dry-run) or remove everything weft attached (--cleanup).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { ErrorCodes, WeftError } from '../../errors/index.js';
 import { createLogger, type Logger } from '../../log/index.js';
 import { bpfDetach, bpfLinkInfo, bpfLoad, bpfProbe, bpfQuery, type BpfLoadResult } from '../../native/bpf.js';
 import { ROOT } from '../../native/load.js';
 import type { InitConfig } from '../common.js';
 import { findCgroup2Mount, findPodCgroup } from './discover.js';
-import { CGROUP_PROGRAMS, describePlan, planEbpf, toLoadSpec, type EbpfPlan } from './plan.js';
+import { CGROUP_PROGRAMS, describeCleanup, describePlan, planEbpf, podPins, toLoadSpec, type EbpfPlan } from './plan.js';
 
 export { planEbpf, describePlan, toLoadSpec } from './plan.js';
 
@@ -17,20 +17,31 @@ export interface EbpfInitOptions {
   objDir?: string;
   /** The pod network namespace (default: this process's). */
   netnsPath?: string;
-  /** Attach sk_msg (default: env WEFT_EBPF_SK_MSG=on; off otherwise, see docs/ebpf.md). */
+  /** Attach sk_msg (default: --sk-msg, env WEFT_SK_MSG; off unless on, see docs/ebpf.md). */
   skMsg?: boolean;
   /** Test hook: smaller maps. */
   maxEntries?: Readonly<Record<string, number>>;
   log?: Logger;
+  /** Test hook: the kernel feature probe (default: the addon's bpf.probe). */
+  probe?: () => Readonly<Record<string, boolean>>;
   /** Where --dry-run prints (default stdout). */
   out?: (line: string) => void;
 }
 
-/** Pins besides sk_lookup in a pod's directory (the sk_msg sockhash). */
-const POD_PINS = ['local_socks'];
-
-/** Kernel features the programs need, named as `weft check` and the error report them. */
-const NEEDED = ['cgroup_sock_addr', 'sock_ops', 'cgroup_sockopt', 'sk_lookup', 'sockmap', 'sockhash', 'lpm_trie'];
+/** Kernel features the programs need, named as the addon's probe names them: program and
+ * map types, and each helper a program calls beyond the base set (a kernel can offer a
+ * program type without a helper weft calls from it; the verifier would refuse it late). */
+export function neededFeatures(skMsg: boolean): string[] {
+  const always = [
+    'cgroup_sock_addr', 'sock_ops', 'cgroup_sockopt', 'sk_lookup',
+    'sockmap', 'sockhash', 'lpm_trie', 'lru_hash', 'sk_storage', 'percpu_array',
+    'helper get_current_uid_gid in cgroup/connect4', 'helper sk_storage_get in cgroup/connect4', 'helper sk_storage_get in cgroup/connect6',
+    'helper sk_storage_get in sockops', 'helper sk_storage_delete in sockops', 'helper sock_map_update in sockops', 'helper sock_hash_update in sockops',
+    'helper get_current_uid_gid in cgroup/getsockopt', 'helper sk_storage_get in cgroup/getsockopt',
+    'helper sk_assign in sk_lookup', 'helper sk_release in sk_lookup',
+  ];
+  return skMsg ? [...always, 'sk_msg', 'helper msg_redirect_hash in sk_msg'] : always;
+}
 
 export async function runEbpfInit(config: InitConfig, opts: EbpfInitOptions = {}): Promise<number> {
   const log = opts.log ?? createLogger('init');
@@ -43,18 +54,15 @@ export async function runEbpfInit(config: InitConfig, opts: EbpfInitOptions = {}
     netnsPath,
     bpffs: config.bpffs,
     podKey,
-    objDir: opts.objDir ?? `${ROOT}/bpf/build`,
+    objDir: resolve(opts.objDir ?? `${ROOT}/bpf/build`),
     ipv6: wantIpv6(config),
-    skMsg: opts.skMsg ?? process.env.WEFT_EBPF_SK_MSG === 'on',
+    skMsg: opts.skMsg ?? config.skMsg === 'on',
     ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}),
   });
 
   if (config.dryRun) {
     out(`# weft init --mode ebpf${config.cleanup ? ' --cleanup' : ''} (dry run: nothing changed)`);
-    if (config.cleanup) {
-      out(`detach weft_* programs from cgroup ${cgroupPath}`);
-      out(`unpin ${plan.linkPinPath} and remove ${plan.pinDir}`);
-    } else for (const l of describePlan(plan)) out(l);
+    for (const l of config.cleanup ? describeCleanup(plan) : describePlan(plan)) out(l);
     return 0;
   }
 
@@ -64,7 +72,7 @@ export async function runEbpfInit(config: InitConfig, opts: EbpfInitOptions = {}
     log.info({ cgroup: cgroupPath, removed }, 'ebpf interception removed');
     return 0;
   }
-  checkFeatures();
+  checkFeatures(opts.probe ?? bpfProbe, plan.runtime.skMsg === true);
   ensureObjects(plan);
 
   const attached = bpfQuery(cgroupPath).filter((p) => (CGROUP_PROGRAMS as readonly string[]).includes(p.name));
@@ -125,11 +133,11 @@ function wantIpv6(config: InitConfig): boolean {
   }
 }
 
-function checkFeatures(): void {
-  const probe = bpfProbe();
-  const missing = NEEDED.filter((f) => probe[f] !== true);
+function checkFeatures(probeKernel: () => Readonly<Record<string, boolean>>, skMsg: boolean): void {
+  const probe = probeKernel();
+  const missing = neededFeatures(skMsg).filter((f) => probe[f] !== true);
   if (missing.length > 0) {
-    throw new WeftError(ErrorCodes.MISSING_FEATURE, `this kernel lacks eBPF features weft needs: ${missing.join(', ')} (see docs/ebpf.md for versions)`, { field: '--mode' });
+    throw new WeftError(ErrorCodes.MISSING_FEATURE, `this kernel lacks eBPF features weft needs: ${missing.join(', ')} (see docs/ebpf.md for versions; use --mode tproxy)`, { field: '--mode' });
   }
 }
 
@@ -139,7 +147,7 @@ function ensureObjects(plan: EbpfPlan): void {
 }
 
 /** Detach every weft program from the cgroup and remove the pod's pins. Returns what went. */
-export function cleanup(plan: Pick<EbpfPlan, 'cgroupPath' | 'pinDir' | 'linkPinPath'>): string[] {
+export function cleanup(plan: Pick<EbpfPlan, 'cgroupPath' | 'pinDir'>): string[] {
   const removed: string[] = [];
   if (isDir(plan.cgroupPath)) {
     for (const p of bpfQuery(plan.cgroupPath)) {
@@ -148,7 +156,7 @@ export function cleanup(plan: Pick<EbpfPlan, 'cgroupPath' | 'pinDir' | 'linkPinP
       removed.push(`${p.name}#${p.id}`);
     }
   }
-  for (const pin of [plan.linkPinPath, ...POD_PINS.map((n) => `${plan.pinDir}/${n}`)]) {
+  for (const pin of podPins(plan.pinDir)) {
     if (!existsSync(pin)) continue;
     unlinkSync(pin);
     removed.push(pin);
@@ -168,12 +176,12 @@ export function sweepDefunct(bpffs: string, log?: Logger): string[] {
     return swept;
   }
   for (const pod of pods) {
-    const pin = `${base}/${pod}/sk_lookup`;
+    const [pin = '', ...others] = podPins(`${base}/${pod}`);
     // A directory without a pin may be another pod's init between mkdir and pin: left alone.
     const info = existsSync(pin) ? bpfLinkInfo(pin) : null;
     if (info === null || info.netnsIno !== 0) continue;
     unlinkSync(pin);
-    for (const n of POD_PINS) if (existsSync(`${base}/${pod}/${n}`)) unlinkSync(`${base}/${pod}/${n}`);
+    for (const p of others) if (existsSync(p)) unlinkSync(p);
     removeEmptyDir(`${base}/${pod}`);
     swept.push(pod);
     log?.info({ pod, pin }, 'swept a defunct sk_lookup pin');

@@ -62,17 +62,21 @@ export const LAYOUTS = {
 
 /** Entries per connection-tracking map: one per connection in flight of a busy pod. */
 export const CONN_ENTRIES = 65536;
+/** Entries of the pairs hand-over (WEFT_PAIR_ENTRIES): handshakes in flight, not connections. */
+export const PAIR_ENTRIES = 8192;
 
-/** Every map of weft.h: the kernel type name (as bpftool/libbpf spell it) and sizes. */
+/** Every map of weft.h: the kernel type name (as bpftool/libbpf spell it) and sizes. Socket
+ * storage has no size of its own (max_entries 0): each socket carries its value. */
 export const MAPS = {
-  orig_dst: { type: 'hash', keySize: 8, valueSize: LAYOUTS.weft_addr.size, maxEntries: CONN_ENTRIES },
-  pairs: { type: 'hash', keySize: LAYOUTS.weft_tuple.size, valueSize: LAYOUTS.weft_addr.size, maxEntries: CONN_ENTRIES },
+  orig_dst: { type: 'sk_storage', keySize: 4, valueSize: LAYOUTS.weft_addr.size, maxEntries: 0 },
+  pairs: { type: 'lru_hash', keySize: LAYOUTS.weft_tuple.size, valueSize: LAYOUTS.weft_addr.size, maxEntries: PAIR_ENTRIES },
+  proxy_orig: { type: 'sk_storage', keySize: 4, valueSize: LAYOUTS.weft_addr.size, maxEntries: 0 },
   local_socks: { type: 'sockhash', keySize: LAYOUTS.weft_tuple.size, valueSize: 8, maxEntries: CONN_ENTRIES },
   listeners: { type: 'sockmap', keySize: 4, valueSize: 8, maxEntries: 2 },
   excluded_ports: { type: 'hash', keySize: LAYOUTS.weft_port_key.size, valueSize: 1, maxEntries: 1024 },
   excluded_cidrs: { type: 'lpm_trie', keySize: LAYOUTS.weft_lpm_key.size, valueSize: 1, maxEntries: 1024 },
   included_cidrs: { type: 'lpm_trie', keySize: LAYOUTS.weft_lpm_key.size, valueSize: 1, maxEntries: 1024 },
-  counters: { type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 8 },
+  counters: { type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 9 },
 } as const;
 export type MapName = keyof typeof MAPS;
 
@@ -86,6 +90,7 @@ export const COUNTERS = {
   noListener: 5,
   origDstAnswered: 6,
   msgRedirected: 7,
+  origDstUnknown: 8,
 } as const;
 export type CounterName = keyof typeof COUNTERS;
 
