@@ -1,6 +1,7 @@
 // The injector's metrics (weft controller): admission reviews by result and skip/refuse
 // reason, and how long answering one took.
-import { Counter, Histogram } from 'prom-client';
+import { withProcessMetrics } from './process-metrics.js';
+import { Counter, Histogram } from './prom.js';
 import { createRegistry, type Registry } from './registry.js';
 
 export type AdmissionResult = 'injected' | 'skipped' | 'refused' | 'error';
@@ -11,7 +12,7 @@ export interface InjectorMetrics {
   review(result: AdmissionResult, reason: string, seconds: number): void;
 }
 
-export function createInjectorMetrics(registry: Registry = createRegistry({ processMetrics: true })): InjectorMetrics {
+export function createInjectorMetrics(registry: Registry = withProcessMetrics(createRegistry())): InjectorMetrics {
   const reviews = new Counter({
     name: 'weft_injector_admission_reviews_total',
     help: 'AdmissionReviews answered by the injector, by result and reason',

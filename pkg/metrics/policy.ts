@@ -1,7 +1,7 @@
 // Policy metrics: the proxy-side sources (file, controller stream) and the controller side
 // (watch streams served, admission validations, Kubernetes watch restarts). Created once
 // per registry (memoized) so several sources in one process share the series.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from './prom.js';
 import { createRegistry } from './registry.js';
 
 export type PolicySourceKind = 'file' | 'controller';

@@ -2,7 +2,7 @@
 // failure-reason list, HTTP methods folded to a fixed set, status codes 0 and 100-599, and the
 // policy label (namespace/name; policies are few). Label children are bound once per
 // (direction, peer) so the per-connection and per-request hot path does no label lookups.
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from './prom.js';
 
 export const DIRECTIONS = ['inbound', 'outbound'] as const;
 export type Direction = (typeof DIRECTIONS)[number];

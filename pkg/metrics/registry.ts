@@ -1,15 +1,13 @@
 // The one registry factory every component's metrics file uses, so each process exposes a
 // single registry with the same default labels and naming. Metrics are never registered on
 // prom-client's global registry: tests can build as many independent registries as they like.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from './prom.js';
 
-export type { Registry };
+export type { Registry } from './prom.js';
 
 export interface RegistryOptions {
   /** Labels added to every series (e.g. `{ pod: 'web-0', namespace: 'shop' }`). Empty values are dropped. */
   defaultLabels?: Record<string, string | undefined>;
-  /** Also export Node.js process metrics (`weft_process_*`, `weft_nodejs_*`). Default false. */
-  processMetrics?: boolean;
 }
 
 export const METRIC_PREFIX = 'weft_';
@@ -19,7 +17,6 @@ export function createRegistry(opts: RegistryOptions = {}): Registry {
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.defaultLabels ?? {})) if (v) labels[k] = v;
   if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
-  if (opts.processMetrics) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   return registry;
 }
 

@@ -1,12 +1,14 @@
 // The admin server on --admin-port, bound to all addresses so kubelet reaches it:
 // /ready, /live, /metrics, /config, POST /shutdown (loopback peers only), /app-health/….
-// Plain node:http, not fastify: six fixed routes do not need a router, and fastify with its
-// schema compilers was a quarter of an idle proxy's memory and startup (docs/performance.md).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// Not fastify, not even node:http: six fixed routes need no router, and either would be a
+// large share of an idle proxy's memory and startup (docs/performance.md); admin-server.ts
+// speaks just enough HTTP/1.1 over node:net.
+import type { Server } from 'node:net';
 import { PROBE_KINDS, publicConfig, type ProxyConfig } from '../api/proxy-config.js';
 import type { Logger } from '../log/index.js';
 import { exposition, type Registry } from '../metrics/registry.js';
 import { isLoopback, unmap } from './addr.js';
+import { adminHttpServer } from './admin-server.js';
 import { runProbeOn } from './app-health.js';
 
 export interface AdminDeps {
@@ -94,16 +96,8 @@ export function buildAdmin(d: AdminDeps): AdminServer {
   }
 
   // Request logging off: kubelet probes every few seconds would drown the decisions.
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const method = req.method ?? 'GET';
-    // Bodies are never used (POST /shutdown has none); drain whatever was sent.
-    req.resume();
-    void answer(method, req.url ?? '/', req.socket.remoteAddress).then((r) => {
-      res.writeHead(r.status, { 'content-type': r.contentType, 'content-length': Buffer.byteLength(r.body) });
-      res.end(method === 'HEAD' ? undefined : r.body);
-    });
-  });
-  server.on('clientError', (_e, socket) => socket.destroy());
+  const http = adminHttpServer((r) => answer(r.method, r.url, r.remoteAddress));
+  const server = http.server;
 
   return {
     server,
@@ -115,19 +109,9 @@ export function buildAdmin(d: AdminDeps): AdminServer {
           resolve();
         });
       }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (!server.listening) return resolve();
-        // Keep-alive connections (kubelet's, Prometheus') would hold close() open: idle ones
-        // go now, one still answering (a slow app probe) gets a moment to finish.
-        const force = setTimeout(() => server.closeAllConnections(), 1000);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      }),
+    // Keep-alive connections (kubelet's, Prometheus') would hold close() open: idle ones go
+    // now, one still answering (a slow app probe) gets a moment to finish.
+    close: () => http.close(1000),
     async inject(r) {
       const method = r.method ?? 'GET';
       const a = await answer(method, r.url, r.remoteAddress ?? '127.0.0.1');
