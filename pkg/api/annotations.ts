@@ -1,8 +1,7 @@
 // Pod annotations and labels weft reads, and the validation of their values. A bad value is
 // refused with one message naming the annotation and what is allowed.
-import { isIPv4, isIPv6 } from 'node:net';
 import { ErrorCodes, WeftError } from '../errors/index.js';
-import { INBOUND_POLICIES, INTERCEPT_MODES, LOG_LEVELS, QUANTITY_RE, type InterceptMode } from './values.js';
+import { INBOUND_POLICIES, INTERCEPT_MODES, LOG_LEVELS, QUANTITY_RE, isCidr, type InterceptMode } from './values.js';
 
 export const PREFIX = 'weft.dev/';
 
@@ -44,8 +43,11 @@ function list(value: string): string[] {
     .filter((s) => s !== '');
 }
 
-export function parseInjectChoice(where: string, value: string): InjectChoice {
-  return oneOf(where, value, INJECT_VALUES);
+/** `weft.dev/inject` as a pod annotation or label: the error says which one was wrong. */
+export function parseInjectChoice(source: 'annotation' | 'label', value: string): InjectChoice {
+  const v = value.trim();
+  if ((INJECT_VALUES as readonly string[]).includes(v)) return v as InjectChoice;
+  throw new WeftError(ErrorCodes.BAD_ANNOTATION, `${source} ${Annotations.inject}: "${value}" is invalid; allowed: ${INJECT_VALUES.join(', ')}`, { field: Annotations.inject });
 }
 
 export function parseMode(annotation: string, value: string): InterceptMode {
@@ -74,14 +76,7 @@ export function parsePorts(annotation: string, value: string): number[] {
   return out;
 }
 
-export function isCidr(s: string): boolean {
-  const [addr = '', prefix, extra] = s.split('/');
-  if (extra !== undefined) return false;
-  const max = isIPv4(addr) ? 32 : isIPv6(addr) ? 128 : -1;
-  if (max < 0) return false;
-  if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= max;
-}
+export { isCidr };
 
 export function parseCidrs(annotation: string, value: string, allowStar = false): string[] {
   const items = list(value);

@@ -10,6 +10,31 @@ import { ErrorCodes, WeftError, fromZod } from '../errors/index.js';
 export const QUANTITY_RE = /^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
 export const quantity = () => z.string().regex(QUANTITY_RE, 'must be a Kubernetes quantity such as 100m, 0.5, 64Mi or 1Gi');
 
+// An IPv4 or IPv6 address with an optional prefix length, as one regular expression (no
+// lookaround) so values.schema.json carries it as a `pattern` and `helm install` rejects a bad
+// CIDR too; pkg/api/values.test.ts checks it against node:net's isIPv4/isIPv6.
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const V4 = `(${OCTET}\\.){3}${OCTET}`;
+const H = '[0-9a-fA-F]{1,4}';
+const V6 = [
+  `(${H}:){7}${H}`,
+  `(${H}:){1,7}:`,
+  `(${H}:){1,6}:${H}`,
+  `(${H}:){1,5}(:${H}){1,2}`,
+  `(${H}:){1,4}(:${H}){1,3}`,
+  `(${H}:){1,3}(:${H}){1,4}`,
+  `(${H}:){1,2}(:${H}){1,5}`,
+  `${H}:(:${H}){1,6}`,
+  `:((:${H}){1,7}|:)`,
+  `(${H}:){6}${V4}`,
+  `(${H}:){1,5}:${V4}`,
+  `::(${H}:){0,5}${V4}`,
+].join('|');
+export const CIDR_RE = new RegExp(`^(${V4}(/(3[0-2]|[12]?[0-9]))?|(${V6})(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$`);
+export const CIDR_HINT = 'an IPv4/IPv6 CIDR or address such as 10.0.0.0/8, 10.1.2.3 or fd00::/8';
+export const isCidr = (s: string): boolean => CIDR_RE.test(s);
+const cidr = () => z.string().regex(CIDR_RE, `must be ${CIDR_HINT}`);
+
 export const INTERCEPT_MODES = ['tproxy', 'ebpf'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export const INBOUND_POLICIES = ['allow', 'deny'] as const;
@@ -78,8 +103,12 @@ const InitSchema = z
     ipv6: z.enum(['auto', 'on', 'off']).default('auto').describe('program IPv6 interception too (auto: when the pod has an IPv6 address)'),
     excludeInboundPorts: z.array(port()).default([]).describe('inbound ports never intercepted (annotation weft.dev/exclude-inbound-ports replaces)'),
     excludeOutboundPorts: z.array(port()).default([]).describe('outbound ports never intercepted (annotation weft.dev/exclude-outbound-ports replaces)'),
-    excludeOutboundCidrs: z.array(z.string()).default([]).describe('outbound CIDRs never intercepted (annotation weft.dev/exclude-outbound-cidrs replaces)'),
-    includeOutboundCidrs: z.array(z.string()).default([]).describe('only these outbound CIDRs are intercepted; empty: all (annotation weft.dev/include-outbound-cidrs replaces)'),
+    excludeOutboundCidrs: z.array(cidr()).default([]).describe('outbound CIDRs never intercepted (annotation weft.dev/exclude-outbound-cidrs replaces)'),
+    includeOutboundCidrs: z
+      .array(z.string().regex(new RegExp(`^(\\*|${CIDR_RE.source.slice(1, -1)})$`), `must be ${CIDR_HINT}, or *`))
+      .refine((l) => l.length <= 1 || !l.includes('*'), '"*" (all) must be the only entry')
+      .default([])
+      .describe('only these outbound CIDRs are intercepted; empty or ["*"]: all (annotation weft.dev/include-outbound-cidrs replaces)'),
     tproxy: z
       .strictObject({
         mark: z.number().int().min(1).max(0xffffffff).default(0x539).describe('fwmark of diverted packets'),

@@ -81,9 +81,8 @@ export function resolveSettings(annotations: Record<string, string> | undefined,
   const logRaw = pick(ann, A.logLevel);
   const nativeRaw = pick(ann, A.nativeSidecar);
   const policyRaw = pick(ann, A.defaultInboundPolicy);
-  // Values lists are validated here too, so a bad CIDR in values fails like an annotation.
-  const valuesCidrs = (name: string, list: string[], star = false) => (list.length ? parseCidrs(`values init.${name}`, list.join(','), star) : []);
-  const includes = cidrs(A.includeOutboundCidrs, valuesCidrs('includeOutboundCidrs', v.init.includeOutboundCidrs, true), true);
+  // Values lists were validated when the values were loaded (ValuesSchema).
+  const includes = cidrs(A.includeOutboundCidrs, v.init.includeOutboundCidrs, true);
   return {
     mode: resolveMode(ann, v.interception.defaultMode),
     nativeSidecar: nativeRaw === undefined ? v.proxy.nativeSidecar : parseBool(A.nativeSidecar, nativeRaw),
@@ -92,7 +91,7 @@ export function resolveSettings(annotations: Record<string, string> | undefined,
     opaquePorts: ports(A.opaquePorts, v.proxy.opaquePorts),
     excludeInboundPorts: ports(A.excludeInboundPorts, v.init.excludeInboundPorts),
     excludeOutboundPorts: ports(A.excludeOutboundPorts, v.init.excludeOutboundPorts),
-    excludeOutboundCidrs: cidrs(A.excludeOutboundCidrs, valuesCidrs('excludeOutboundCidrs', v.init.excludeOutboundCidrs)),
+    excludeOutboundCidrs: cidrs(A.excludeOutboundCidrs, v.init.excludeOutboundCidrs),
     includeOutboundCidrs: includes.length === 1 && includes[0] === '*' ? [] : includes,
     proxyResources: proxyResources(ann, v),
   };
