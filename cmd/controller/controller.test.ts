@@ -97,7 +97,7 @@ if (!haveOpenssl()) {
     await new Promise((r) => setTimeout(r, 300));
     t.equal(api.events.length, 1, 'exactly one Event');
     t.equal(api.requests.filter((r) => r.startsWith('POST /api/v1/namespaces/shop/events')).length, 1, 'in the pod namespace');
-    t.match(api.events[0], { kind: 'Event', type: 'Warning', reason: 'WeftInjectionSkipped', involvedObject: { kind: 'Pod', namespace: 'shop' }, message: /\(host-network\)/ });
+    t.match(api.events[0], { kind: 'Event', type: 'Warning', reason: 'WeftInjectionSkipped', involvedObject: { kind: 'ReplicaSet', name: 'web-7d4b9c8f6d', namespace: 'shop' }, message: /\(host-network\)/ });
     t.ok(String(api.events[0]?.message).includes(SKIP_SENTENCES['host-network']), 'the message carries the skip sentence');
 
     child.kill('SIGTERM');

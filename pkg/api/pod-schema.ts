@@ -26,7 +26,15 @@ const stringMap = z.record(z.string(), z.string());
 
 export const PodShape = z.looseObject({
   metadata: z
-    .looseObject({ name: z.string().optional(), generateName: z.string().optional(), namespace: z.string().optional(), labels: stringMap.optional(), annotations: stringMap.optional() })
+    .looseObject({
+      name: z.string().optional(),
+      generateName: z.string().optional(),
+      namespace: z.string().optional(),
+      labels: stringMap.optional(),
+      annotations: stringMap.optional(),
+      // The skip Event of a pod without a name goes to its first owner.
+      ownerReferences: z.array(z.looseObject({ apiVersion: z.string(), kind: z.string(), name: z.string(), uid: z.string() })).optional(),
+    })
     .optional(),
   spec: z.looseObject({
     containers: z.array(container).min(1),

@@ -46,9 +46,9 @@ export const isSkip = (r: InjectResult): r is Skip => 'skip' in r;
 
 function podChoice(pod: Pod): InjectChoice | undefined {
   const ann = pod.metadata?.annotations?.[A.inject];
-  if (ann !== undefined) return parseInjectChoice(`annotation ${A.inject}`, ann);
+  if (ann !== undefined) return parseInjectChoice('annotation', ann);
   const label = pod.metadata?.labels?.[A.inject];
-  if (label !== undefined) return parseInjectChoice(`label ${A.inject}`, label);
+  if (label !== undefined) return parseInjectChoice('label', label);
   return undefined;
 }
 
@@ -69,15 +69,17 @@ function conflicts(pod: Pod, v: Values): Skip | undefined {
   const reserved = new Set([p.inbound, p.outbound, p.tunnel, p.admin, p.health]);
   for (const c of allContainers(pod)) {
     for (const cp of c.ports ?? []) {
-      if (reserved.has(cp.containerPort)) return skip(SkipReasons.PORT_CONFLICT, `container ${c.name} uses port ${cp.containerPort}`);
+      if (reserved.has(cp.containerPort)) {
+        return skip(SkipReasons.PORT_CONFLICT, `container ${c.name} uses port ${cp.containerPort} (the proxy's ports: ${[...reserved].sort((a, b) => a - b).join(', ')})`);
+      }
     }
   }
   const podSc = pod.spec.securityContext;
   for (const c of allContainers(pod)) {
     const uid = c.securityContext?.runAsUser ?? podSc?.runAsUser;
     const gid = c.securityContext?.runAsGroup ?? podSc?.runAsGroup;
-    if (uid === v.proxy.uid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as uid ${uid}`);
-    if (gid === v.proxy.gid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as gid ${gid}`);
+    if (uid === v.proxy.uid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as uid ${uid} (the proxy's uid)`);
+    if (gid === v.proxy.gid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as gid ${gid} (the proxy's gid)`);
   }
   return undefined;
 }
