@@ -5,9 +5,10 @@
 // they are.
 import type { Container, HttpHeader, Probe } from '../api/k8s-types.js';
 
-export type AppProbe =
+export type AppProbe = (
   | { httpGet: { port: number; path: string; scheme: string; httpHeaders: HttpHeader[] } }
-  | { tcpSocket: { port: number } };
+  | { tcpSocket: { port: number } }
+) & { timeoutSeconds?: number };
 
 /** Keys are `<container>/<livez|readyz|startupz>`; the proxy reads this from WEFT_APP_PROBES. */
 export type AppProbes = Record<string, AppProbe>;
@@ -24,13 +25,23 @@ function resolvePort(c: Container, port: number | string): number | undefined {
   return c.ports?.find((p) => p.name === port)?.containerPort;
 }
 
+/**
+ * The path as the kubelet requests it: it parses `path` as a URL reference and sets scheme
+ * and host, so `healthz` is fetched as `/healthz` and an empty path as `/`. Kubernetes
+ * accepts both; the proxy's schema wants the leading "/".
+ */
+export function probePath(path: string | undefined): string {
+  if (!path) return '/';
+  return path.startsWith('/') ? path : `/${path}`;
+}
+
 function rewriteOne(c: Container, probe: Probe, adminPort: number, path: string): { probe: Probe; original: AppProbe } | undefined {
   const { httpGet, tcpSocket, ...timing } = probe;
   let original: AppProbe;
   if (httpGet && !httpGet.host) {
     const port = resolvePort(c, httpGet.port);
     if (port === undefined) return undefined;
-    original = { httpGet: { port, path: httpGet.path ?? '/', scheme: httpGet.scheme ?? 'HTTP', httpHeaders: httpGet.httpHeaders ?? [] } };
+    original = { httpGet: { port, path: probePath(httpGet.path), scheme: httpGet.scheme ?? 'HTTP', httpHeaders: httpGet.httpHeaders ?? [] } };
   } else if (tcpSocket && !tcpSocket.host) {
     const port = resolvePort(c, tcpSocket.port);
     if (port === undefined) return undefined;
@@ -38,6 +49,8 @@ function rewriteOne(c: Container, probe: Probe, adminPort: number, path: string)
   } else {
     return undefined;
   }
+  // The proxy replays the probe with the app's own timeout (the kubelet default is 1 s).
+  if (probe.timeoutSeconds !== undefined) original.timeoutSeconds = probe.timeoutSeconds;
   return { probe: { ...timing, httpGet: { path, port: adminPort, scheme: 'HTTP' } }, original };
 }
 

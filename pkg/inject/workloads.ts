@@ -91,7 +91,9 @@ export function injectYaml(text: string, opts: OfflineOptions): { output: string
     if (err) throw new WeftError(ErrorCodes.BAD_INPUT, `document ${i + 1}: not valid YAML: ${err.message.split('\n')[0] ?? ''}`, { field: `document ${i + 1}` });
     const js: unknown = doc.toJS();
     if (js === null || js === undefined) return;
-    if (isObj(js) && injectObject(js, opts, reports, docs.length > 1 ? `document ${i + 1} ` : '')) out.push(stringify(js));
+    // kubectl reads YAML 1.1, where unquoted yes/no/on/off/y/n are booleans and 0755 is a
+    // number: stringify as 1.1 quotes every string such a reader would take for another type.
+    if (isObj(js) && injectObject(js, opts, reports, docs.length > 1 ? `document ${i + 1} ` : '')) out.push(stringify(js, { version: '1.1' }));
     else out.push(doc.toString({ directives: false }).replace(/^---\n/, ''));
   });
   return { output: out.map((d) => (d.endsWith('\n') ? d : `${d}\n`)).join('---\n'), reports };
