@@ -17,6 +17,8 @@ export const Annotations = {
   includeOutboundCidrs: 'weft.dev/include-outbound-cidrs',
   proxyCpu: 'weft.dev/proxy-cpu',
   proxyMemory: 'weft.dev/proxy-memory',
+  proxyCpuLimit: 'weft.dev/proxy-cpu-limit',
+  proxyMemoryLimit: 'weft.dev/proxy-memory-limit',
   logLevel: 'weft.dev/log-level',
   opaquePorts: 'weft.dev/opaque-ports',
   nativeSidecar: 'weft.dev/native-sidecar',
@@ -91,4 +93,15 @@ export function parseQuantity(annotation: string, value: string): string {
   const v = value.trim();
   if (!QUANTITY_RE.test(v)) throw bad(annotation, value, 'a Kubernetes quantity such as 100m, 0.5, 64Mi or 1Gi');
   return v;
+}
+
+const SUFFIX: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+
+/** The value of a quantity already checked against QUANTITY_RE (for comparing a request with a limit). */
+export function quantityValue(q: string): number {
+  const m = /^([0-9.]+)(.*)$/.exec(q);
+  const num = Number(m?.[1] ?? NaN);
+  const suffix = m?.[2] ?? '';
+  if (/^[eE]/.test(suffix)) return num * 10 ** Number(suffix.slice(1));
+  return num * (SUFFIX[suffix] ?? NaN);
 }

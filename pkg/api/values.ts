@@ -72,7 +72,7 @@ const ImageSchema = z
 const ProxySchema = z
   .strictObject({
     resources: resources({ cpu: '100m', memory: '64Mi' }, { memory: '256Mi' }).describe(
-      'proxy resources; annotations weft.dev/proxy-cpu and weft.dev/proxy-memory set the request (and the limit when one is configured)',
+      'proxy resources; annotations weft.dev/proxy-cpu and weft.dev/proxy-memory set the request (and the limit when one is configured), weft.dev/proxy-cpu-limit and weft.dev/proxy-memory-limit the limit',
     ),
     logLevel: z.enum(LOG_LEVELS).default('info').describe('proxy log level (annotation weft.dev/log-level)'),
     ports: z

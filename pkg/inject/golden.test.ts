@@ -42,6 +42,7 @@ const cases: Case[] = [
   { name: 'workloads', fixture: 'workloads.yaml' },
   { name: 'deployment-yaml11', fixture: 'deployment-yaml11.yaml' },
   { name: 'pod-probes', fixture: 'pod-probes.yaml' },
+  { name: 'pod-resources', fixture: 'pod-resources.yaml' },
   { name: 'values-custom-simple', fixture: 'pod-simple.yaml', values: custom },
   { name: 'values-custom-exclusions', fixture: 'pod-exclusions.yaml', values: custom },
   { name: 'values-controller-simple', fixture: 'pod-simple.yaml', values: controller },

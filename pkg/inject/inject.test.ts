@@ -60,6 +60,10 @@ t.test('invalid annotation values are refused, naming the annotation and what is
     [{ 'weft.dev/include-outbound-cidrs': 'fd00::/129' }, /include-outbound-cidrs: "fd00::\/129"/],
     [{ 'weft.dev/proxy-memory': 'lots' }, /weft.dev\/proxy-memory: "lots" is invalid; allowed: a Kubernetes quantity/],
     [{ 'weft.dev/proxy-cpu': '-1' }, /weft.dev\/proxy-cpu: "-1"/],
+    [{ 'weft.dev/proxy-cpu-limit': 'fast' }, /^annotation weft.dev\/proxy-cpu-limit: "fast" is invalid; allowed: a Kubernetes quantity/],
+    [{ 'weft.dev/proxy-memory-limit': '1GB' }, /^annotation weft.dev\/proxy-memory-limit: "1GB" is invalid; allowed: a Kubernetes quantity/],
+    [{ 'weft.dev/proxy-memory': '1Gi', 'weft.dev/proxy-memory-limit': '512Mi' }, /^annotation weft.dev\/proxy-memory-limit: "512Mi" is below the memory request 1Gi \(annotation weft.dev\/proxy-memory\)/],
+    [{ 'weft.dev/proxy-cpu-limit': '50m' }, /^annotation weft.dev\/proxy-cpu-limit: "50m" is below the cpu request 100m \(values proxy.resources.requests.cpu\)/],
     [{ 'weft.dev/log-level': 'verbose' }, /weft.dev\/log-level: "verbose" is invalid; allowed: trace, debug, info, warn, error, silent/],
     [{ 'weft.dev/native-sidecar': 'no' }, /weft.dev\/native-sidecar: "no" is invalid; allowed: true, false/],
     [{ 'weft.dev/default-inbound-policy': 'block' }, /default-inbound-policy: "block" is invalid; allowed: allow, deny/],
@@ -85,6 +89,10 @@ t.test('valid annotation values take effect', async (t) => {
   t.match(init?.args?.join(' '), /--exclude-outbound-cidrs 10.0.0.1,2001:db8::\/32/);
   const proxy = r.injectedPod.spec.initContainers?.[1];
   t.same(proxy?.resources, { requests: { cpu: '0.5', memory: '1Gi' }, limits: { memory: '1Gi' } }, 'memory sets request and the configured limit; cpu has no limit by default');
+  const limited = (annotations: Record<string, string>) => injected(injectPod(pod({ annotations }), { name: 'shop' }, config)).injectedPod.spec.initContainers?.[1]?.resources;
+  t.same(limited({ 'weft.dev/proxy-cpu-limit': '2', 'weft.dev/proxy-memory-limit': '1Gi' }), { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '1Gi', cpu: '2' } }, 'limit annotations set the limits only');
+  t.same(limited({ 'weft.dev/proxy-memory': '300Mi', 'weft.dev/proxy-memory-limit': '0.5Gi' })?.limits, { memory: '0.5Gi' }, 'the limit annotation wins over the request copying into the limit');
+  t.same(limited({ 'weft.dev/proxy-cpu': '1500m', 'weft.dev/proxy-cpu-limit': '1.5' }), { requests: { cpu: '1500m', memory: '64Mi' }, limits: { memory: '256Mi', cpu: '1.5' } }, 'equal request and limit in other units');
 });
 
 t.test('mode privileges: TPROXY proxy is uid 0 gid 1337 with NET_ADMIN only; eBPF proxy is 1337 and has none', async (t) => {

@@ -9,6 +9,7 @@ import {
   parseMode,
   parsePorts,
   parseQuantity,
+  quantityValue,
 } from '../api/annotations.js';
 import type { ResourceRequirements } from '../api/k8s-types.js';
 import type { InterceptMode, Values } from '../api/values.js';
@@ -51,19 +52,34 @@ export function resourceList(r: { cpu?: string | undefined; memory?: string | un
   return out;
 }
 
-/** Annotations set the request, and the limit too where values configure one (so request ≤ limit holds). */
+/**
+ * `weft.dev/proxy-cpu`/`-memory` set the request, and the limit too where values configure
+ * one (so request ≤ limit holds); `weft.dev/proxy-cpu-limit`/`-memory-limit` set the limit.
+ * A request above its limit is refused here, naming the annotation, rather than by the API
+ * server's pod validation after admission.
+ */
 function proxyResources(ann: Record<string, string>, v: Values): ResourceRequirements {
   const requests = resourceList(v.proxy.resources.requests);
   const limits = resourceList(v.proxy.resources.limits);
-  for (const [key, res] of [
-    [A.proxyCpu, 'cpu'],
-    [A.proxyMemory, 'memory'],
+  for (const [key, limitKey, res] of [
+    [A.proxyCpu, A.proxyCpuLimit, 'cpu'],
+    [A.proxyMemory, A.proxyMemoryLimit, 'memory'],
   ] as const) {
     const raw = pick(ann, key);
-    if (raw === undefined) continue;
-    const q = parseQuantity(key, raw);
-    requests[res] = q;
-    if (limits[res] !== undefined) limits[res] = q;
+    if (raw !== undefined) {
+      const q = parseQuantity(key, raw);
+      requests[res] = q;
+      if (limits[res] !== undefined) limits[res] = q;
+    }
+    const rawLimit = pick(ann, limitKey);
+    if (rawLimit === undefined) continue;
+    const limit = parseQuantity(limitKey, rawLimit);
+    const request = requests[res];
+    if (request !== undefined && quantityValue(request) > quantityValue(limit)) {
+      const from = raw !== undefined ? `annotation ${key}` : `values proxy.resources.requests.${res}`;
+      throw new WeftError(ErrorCodes.BAD_ANNOTATION, `annotation ${limitKey}: "${rawLimit}" is below the ${res} request ${request} (${from}); allowed: a quantity ≥ the request`, { field: limitKey });
+    }
+    limits[res] = limit;
   }
   return { ...(Object.keys(requests).length ? { requests } : {}), ...(Object.keys(limits).length ? { limits } : {}) };
 }

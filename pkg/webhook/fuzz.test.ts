@@ -23,7 +23,7 @@ const rand = rng(0x5eed);
 const int = (n: number) => Math.floor(rand() * n);
 const pickOne = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
 
-const ANNOTATIONS = ['intercept', 'weft.dev/intercept', 'weft.dev/inject', 'weft.dev/exclude-inbound-ports', 'weft.dev/exclude-outbound-ports', 'weft.dev/exclude-outbound-cidrs', 'weft.dev/include-outbound-cidrs', 'weft.dev/proxy-cpu', 'weft.dev/proxy-memory', 'weft.dev/log-level', 'weft.dev/opaque-ports', 'weft.dev/native-sidecar', 'weft.dev/default-inbound-policy', 'weft.dev/injected'];
+const ANNOTATIONS = ['intercept', 'weft.dev/intercept', 'weft.dev/inject', 'weft.dev/exclude-inbound-ports', 'weft.dev/exclude-outbound-ports', 'weft.dev/exclude-outbound-cidrs', 'weft.dev/include-outbound-cidrs', 'weft.dev/proxy-cpu', 'weft.dev/proxy-memory', 'weft.dev/proxy-cpu-limit', 'weft.dev/proxy-memory-limit', 'weft.dev/log-level', 'weft.dev/opaque-ports', 'weft.dev/native-sidecar', 'weft.dev/default-inbound-policy', 'weft.dev/injected'];
 const STRINGS = ['', ' ', 'ebpf', 'tproxy', 'ebpff', '70000', '0', '-1', '1e3', '10.0.0.0/33', '::/0', '*', 'lots', '100m', 'true', 'enabled', 'disabled', '🙂', 'a,b,,c', '1,2,3', '__proto__', 'x'.repeat(5000)];
 
 function randomValue(depth = 0): unknown {
