@@ -43,6 +43,8 @@ const cases: Case[] = [
   { name: 'deployment-yaml11', fixture: 'deployment-yaml11.yaml' },
   { name: 'pod-probes', fixture: 'pod-probes.yaml' },
   { name: 'pod-resources', fixture: 'pod-resources.yaml' },
+  { name: 'unknown-kinds', fixture: 'unknown-kinds.yaml' },
+  { name: 'annotation-opt-in', fixture: 'annotation-opt-in.yaml', namespaceLabels: { team: 'a' } },
   { name: 'values-custom-simple', fixture: 'pod-simple.yaml', values: custom },
   { name: 'values-custom-exclusions', fixture: 'pod-exclusions.yaml', values: custom },
   { name: 'values-controller-simple', fixture: 'pod-simple.yaml', values: controller },
@@ -63,7 +65,8 @@ for (const c of cases) {
     const input = readFileSync(`${TESTDATA}${c.fixture}`, 'utf8');
     const opts = { config: configOf(c), namespaceLabels: c.namespaceLabels };
     const { output, reports } = injectYaml(input, opts);
-    const comments = reports.map((r) => `# ${r.where}: ${r.injected ? 'injected' : `skipped (${r.skip?.skip}): ${r.skip?.message}`}\n`).join('');
+    const said = (r: (typeof reports)[number]) => (r.injected ? `injected${r.warning ? `; warning: ${r.warning}` : ''}` : (r.note ?? `skipped (${r.skip?.skip}): ${r.skip?.message}`));
+    const comments = reports.map((r) => `# ${r.where}: ${said(r)}\n`).join('');
     check(t, `${GOLDEN}${c.name}.yaml`, comments + output);
 
     // kubectl reads YAML 1.1: every value must mean the same there as in YAML 1.2.
@@ -74,6 +77,7 @@ for (const c of cases) {
     const again = injectYaml(output, opts);
     t.equal(again.output, output, 'injecting the output again changes nothing');
     for (const r of again.reports) t.notOk(r.injected, `${r.where} is not injected twice`);
+    t.same(again.reports.map((r) => r.note), reports.map((r) => r.note), 'the same objects are passed through with a note');
 
     if (input.includes('\n---')) return;
     const doc = parse(input) as Pod;

@@ -62,6 +62,24 @@ function optIn(pod: Pod, ns: NamespaceInfo): Skip | undefined {
   return skip(SkipReasons.NOT_OPTED_IN);
 }
 
+/**
+ * Where offline injection and a cluster part ways. The chart's webhook selectors read only
+ * labels (an objectSelector cannot match annotations): a pod labelled `weft.dev/inject:
+ * disabled` never reaches the webhook, one labelled `enabled` always does, an unlabelled one
+ * only in an enabled namespace; the annotation is read only once the pod has reached it.
+ * Returns why a pod that opts in by annotation would not be injected in a cluster, if so.
+ */
+export function clusterOptInGap(pod: Pod, ns: NamespaceInfo): string | undefined {
+  if (pod.metadata?.annotations?.[A.inject]?.trim() !== 'enabled') return undefined;
+  const label = pod.metadata.labels?.[A.inject];
+  if (label === 'enabled') return undefined;
+  if (label === 'disabled') {
+    return `the pod is labelled ${A.inject}: disabled; in a cluster that label keeps it from the webhook, so the annotation ${A.inject}: enabled is never read and the pod is not injected`;
+  }
+  if (ns.labels === undefined || ns.labels[A.inject] === 'enabled') return undefined;
+  return `the pod opts in with the annotation ${A.inject}: enabled only; in a cluster the webhook sees a pod outside an enabled namespace only by the label, so it would not be injected: label the pod (or its namespace) ${A.inject}: enabled`;
+}
+
 const allContainers = (pod: Pod): Container[] => [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
 
 function conflicts(pod: Pod, v: Values): Skip | undefined {

@@ -5,7 +5,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import type { Pod } from '../api/k8s-types.js';
 import { parsePod } from '../api/pod-schema.js';
 import { ErrorCodes, WeftError } from '../errors/index.js';
-import { injectPod, isSkip, type InjectConfig, type NamespaceInfo } from './index.js';
+import { clusterOptInGap, injectPod, isSkip, type InjectConfig, type NamespaceInfo } from './index.js';
 import type { Skip } from './skip.js';
 
 const TEMPLATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job']);
@@ -22,6 +22,19 @@ export interface OfflineReport {
   where: string;
   injected: boolean;
   skip?: Skip;
+  /** Injected here, but a cluster would not inject it (clusterOptInGap). */
+  warning?: string;
+  /** Not injected and not skipped: an object with a pod template of a kind weft does not know. */
+  note?: string;
+}
+
+const KNOWN_KINDS = `Pod, ${[...TEMPLATE_KINDS].join(', ')}, CronJob, List`;
+
+/** Where an object of an unknown kind keeps a pod template (Argo Rollout, PodTemplate, …). */
+function podTemplatePath(obj: Obj): string | undefined {
+  if (isObj(obj.spec) && isObj(obj.spec.template) && isObj(obj.spec.template.spec)) return 'spec.template';
+  if (isObj(obj.template) && isObj(obj.template.spec)) return 'template';
+  return undefined;
 }
 
 type Obj = Record<string, unknown>;
@@ -53,7 +66,8 @@ function injectObject(obj: Obj, opts: OfflineOptions, reports: OfflineReport[], 
       reports.push({ where: label, injected: false, skip: r });
       return false;
     }
-    reports.push({ where: label, injected: true });
+    const warning = clusterOptInGap(pod, ns);
+    reports.push({ where: label, injected: true, ...(warning === undefined ? {} : { warning }) });
     if (key === '') Object.assign(holder, r.injectedPod);
     else holder[key] = { ...(holder[key] as Obj), metadata: r.injectedPod.metadata, spec: r.injectedPod.spec };
     return true;
@@ -76,6 +90,11 @@ function injectObject(obj: Obj, opts: OfflineOptions, reports: OfflineReport[], 
     const jobSpec = spec && isObj(spec.jobTemplate) && isObj(spec.jobTemplate.spec) ? spec.jobTemplate.spec : undefined;
     if (!jobSpec) throw new WeftError(ErrorCodes.BAD_INPUT, `${where}: spec.jobTemplate.spec is missing`, { field: `${where}.spec.jobTemplate` });
     return apply(jobSpec, 'template', podOf(jobSpec.template, `${where} spec.jobTemplate.spec.template`), where);
+  }
+  const template = podTemplatePath(obj);
+  if (template !== undefined) {
+    const api = typeof obj.apiVersion === 'string' ? obj.apiVersion : 'no apiVersion';
+    reports.push({ where, injected: false, note: `passed through unchanged: it has a pod template (${template}) but weft inject knows only ${KNOWN_KINDS} (this is ${kind || 'no kind'}, ${api}); in a cluster the webhook still injects the pods it creates, if they opt in` });
   }
   return false;
 }
