@@ -22,6 +22,8 @@ export interface ControllerAppOptions {
   recordEvent?: (event: KubeEvent) => void;
   /** Largest accepted body (the API server sends at most ~3 MiB objects). */
   bodyLimit?: number;
+  /** True during the shutdown delay: answers close their connection, so clients reconnect elsewhere. */
+  isDraining?: () => boolean;
 }
 
 export type ControllerApp = FastifyInstance<HttpsServer>;
@@ -48,6 +50,13 @@ export async function buildControllerApp(o: ControllerAppOptions): Promise<Contr
     }
     return reply.code(status).send({ error: err.name, message: err.message, code: err.code });
   });
+
+  const isDraining = o.isDraining;
+  if (isDraining) {
+    app.addHook('onRequest', async (_req, reply) => {
+      if (isDraining()) reply.header('connection', 'close');
+    });
+  }
 
   app.post('/inject', async (req, reply) => {
     const started = process.hrtime.bigint();

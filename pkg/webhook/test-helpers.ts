@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { request, Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
 export function haveOpenssl(): boolean {
@@ -99,6 +100,7 @@ export interface HttpsAnswer {
   status: number;
   body: string;
   socket: TLSSocket;
+  headers: IncomingHttpHeaders;
 }
 
 export function post(port: number, path: string, body: string | Buffer, opts: { agent?: Agent; ca?: string; contentType?: string } = {}): Promise<HttpsAnswer> {
@@ -117,7 +119,7 @@ export function post(port: number, path: string, body: string | Buffer, opts: { 
         const socket = res.socket as TLSSocket;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), socket }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), socket, headers: res.headers }));
       },
     );
     req.on('error', reject);
