@@ -11,6 +11,8 @@ const probe = z
       .looseObject({ port: portRef, path: z.string().optional(), scheme: z.string().optional(), host: z.string().optional(), httpHeaders: z.array(z.looseObject({ name: z.string(), value: z.string() })).optional() })
       .optional(),
     tcpSocket: z.looseObject({ port: portRef, host: z.string().optional() }).optional(),
+    grpc: z.looseObject({ port: z.number().int(), service: z.string().optional() }).optional(),
+    timeoutSeconds: z.number().int().min(1).optional(),
   })
   .optional();
 const securityContext = z.looseObject({ runAsUser: z.number().int().optional(), runAsGroup: z.number().int().optional() }).optional();
@@ -21,6 +23,7 @@ const container = z.looseObject({
   livenessProbe: probe,
   readinessProbe: probe,
   startupProbe: probe,
+  restartPolicy: z.string().optional(),
 });
 const stringMap = z.record(z.string(), z.string());
 

@@ -92,7 +92,7 @@ const ProxySchema = z
     drainGraceMs: z.number().int().min(0).default(20000).describe('on SIGTERM the proxy drains in-flight work this long (capped below the pod terminationGracePeriodSeconds)'),
     accessLog: z.boolean().default(false).describe('one JSON log line per connection/request'),
     waitReadyTimeoutMs: z.number().int().min(1000).default(120000).describe('classic sidecar only: how long the postStart hook holds the app containers until the proxy is ready'),
-    rewriteAppProbes: z.boolean().default(true).describe("rewrite the app's httpGet/tcpSocket probes to the proxy admin port (/app-health/...)"),
+    rewriteAppProbes: z.boolean().default(true).describe("rewrite the app's (and its native sidecars') httpGet/tcpSocket/grpc probes to the proxy admin port (/app-health/...)"),
   })
   .prefault({})
   .describe('the sidecar proxy (weft proxy)');

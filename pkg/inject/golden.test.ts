@@ -44,6 +44,7 @@ const cases: Case[] = [
   { name: 'pod-probes', fixture: 'pod-probes.yaml' },
   { name: 'pod-resources', fixture: 'pod-resources.yaml' },
   { name: 'unknown-kinds', fixture: 'unknown-kinds.yaml' },
+  { name: 'pod-grpc-sidecar-probes', fixture: 'pod-grpc-sidecar-probes.yaml' },
   { name: 'annotation-opt-in', fixture: 'annotation-opt-in.yaml', namespaceLabels: { team: 'a' } },
   { name: 'values-custom-simple', fixture: 'pod-simple.yaml', values: custom },
   { name: 'values-custom-exclusions', fixture: 'pod-exclusions.yaml', values: custom },

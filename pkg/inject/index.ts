@@ -7,7 +7,7 @@ import type { Values } from '../api/values.js';
 import { buildInitContainer, buildProxyContainer, buildVolumes, INIT_NAME, PROXY_NAME, podLabelsJson } from './containers.js';
 import { contentHash, objectHash } from './hash.js';
 import { diff, type JsonPatchOp } from './patch.js';
-import { rewriteProbes } from './probes.js';
+import { rewriteProbes, type AppProbes } from './probes.js';
 import { resolveSettings, type Settings } from './settings.js';
 import { skip, SkipReasons, type Skip } from './skip.js';
 
@@ -118,6 +118,20 @@ function drainGrace(pod: Pod, v: Values): number {
   return Math.min(v.proxy.drainGraceMs, Math.max(0, graceMs - 2000));
 }
 
+/**
+ * The app containers' probes, and those of the pod's own native sidecars (init containers
+ * with restartPolicy Always), go through the proxy. The sidecars' only when the proxy is a
+ * native sidecar too: it then starts before them. A classic proxy starts after every init
+ * container, so a sidecar's startup probe sent to it could never pass.
+ */
+function podProbes(apps: Container[], inits: Container[], s: Settings, v: Values): { containers: Container[]; initContainers: Container[]; appProbes: AppProbes } {
+  if (!v.proxy.rewriteAppProbes) return { containers: apps, initContainers: inits, appProbes: {} };
+  const a = rewriteProbes(apps, v.proxy.ports.admin);
+  if (!s.nativeSidecar) return { containers: a.containers, initContainers: inits, appProbes: a.appProbes };
+  const i = rewriteProbes(inits, v.proxy.ports.admin, (c) => c.restartPolicy === 'Always');
+  return { containers: a.containers, initContainers: i.containers, appProbes: { ...a.appProbes, ...i.appProbes } };
+}
+
 export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): InjectResult {
   const skipped = decideSkip(pod, ns, config);
   if (skipped) return skipped;
@@ -125,7 +139,8 @@ export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): In
   const settings = resolveSettings(pod.metadata?.annotations, v);
 
   const apps = pod.spec.containers ?? [];
-  const { containers: rewritten, appProbes } = v.proxy.rewriteAppProbes ? rewriteProbes(apps, v.proxy.ports.admin) : { containers: apps, appProbes: {} };
+  const existingInit = pod.spec.initContainers ?? [];
+  const { containers: rewritten, initContainers: initRewritten, appProbes } = podProbes(apps, existingInit, settings, v);
   const init = buildInitContainer(settings, v, config.version);
   const drain = drainGrace(pod, v);
   const labels = podLabelsJson(pod.metadata?.labels);
@@ -144,13 +159,12 @@ export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): In
     // The proxy is the first container: keep `kubectl logs/exec` pointing at the app.
     annotations['kubectl.kubernetes.io/default-container'] = firstApp;
   }
-  const existingInit = pod.spec.initContainers ?? [];
   const out: Pod = {
     ...pod,
     metadata: { ...meta, annotations },
     spec: {
       ...pod.spec,
-      initContainers: settings.nativeSidecar ? [init, proxy, ...existingInit] : [init, ...existingInit],
+      initContainers: settings.nativeSidecar ? [init, proxy, ...initRewritten] : [init, ...initRewritten],
       containers: settings.nativeSidecar ? rewritten : [proxy, ...rewritten],
       volumes: [...(pod.spec.volumes ?? []), ...volumes],
     },
