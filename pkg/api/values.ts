@@ -123,8 +123,8 @@ const InitSchema = z
         capabilities: z
           .array(z.string().regex(/^[A-Z_]+$/, 'must be a capability name without CAP_, e.g. NET_ADMIN'))
           .min(1)
-          .default(['BPF', 'NET_ADMIN', 'SYS_ADMIN'])
-          .describe('capabilities of weft-init in eBPF mode (all others dropped); see docs/injection.md before trimming'),
+          .default(['BPF', 'NET_ADMIN'])
+          .describe('capabilities of weft-init in eBPF mode (all others dropped); add SYS_ADMIN on runtimes whose RuntimeDefault seccomp profile admits bpf(2) only with it (CRI-O, containerd 1.6 before late 2022, Docker before 23; docs/injection.md)'),
       })
       .prefault({})
       .describe('eBPF mode settings'),
