@@ -111,7 +111,8 @@ export function post(port: number, path: string, body: string | Buffer, opts: { 
         port,
         path,
         method: 'POST',
-        headers: { 'content-type': opts.contentType ?? 'application/json', 'content-length': Buffer.byteLength(body) },
+        // contentType '': no Content-Type header at all.
+        headers: { ...(opts.contentType === '' ? {} : { 'content-type': opts.contentType ?? 'application/json' }), 'content-length': Buffer.byteLength(body) },
         ...(opts.agent ? { agent: opts.agent } : { rejectUnauthorized: false }),
         ...(opts.ca ? { ca: opts.ca } : {}),
       },

@@ -111,6 +111,8 @@ if (!haveOpenssl()) {
     const cases: [string | Buffer, RegExp][] = [
       ['{"apiVersion":', /malformed AdmissionReview: body is not valid JSON/],
       ['[]', /malformed AdmissionReview/],
+      ['{"apiVersion":"admission.k8s.io/v1","__proto__":{"polluted":true}}', /malformed AdmissionReview: body is not valid JSON: it has a "__proto__" key/],
+      ['{"request":{"constructor":{"prototype":{"x":1}}}}', /it has a "constructor.prototype" key/],
       [JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }), /apiVersion: must be admission.k8s.io\/v1/],
       [JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /request: must be an object/],
       [JSON.stringify(podReview('', deploymentPod())), /request.uid: must not be empty/],
