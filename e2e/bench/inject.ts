@@ -4,10 +4,11 @@
 // Target: ≥ 5,000 reviews/s and p99 ≤ 5 ms on ONE core: the controller is pinned to one CPU
 // and this load generator (a lean TLS client, lean-https.ts) to another, with taskset.
 // Bounded: a fixed request count per scenario.
-//   node dist/e2e/bench/inject.js [--requests N] [--cpu-prof DIR]
+//   node dist/e2e/bench/inject.js [--requests N] [--cpu-prof DIR] [--no-pin]
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deploymentPod, haveOpenssl, makeCert, podReview, tempDir } from '../../pkg/webhook/test-helpers.js';
@@ -104,7 +105,7 @@ function pinSelf(cpu: number): boolean {
   return spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' }).status === 0;
 }
 
-export async function benchInject(opts: { requests?: number; cpuProfDir?: string } = {}): Promise<InjectBenchResult> {
+export async function benchInject(opts: { requests?: number; cpuProfDir?: string; pin?: boolean } = {}): Promise<InjectBenchResult> {
   const target = { reviewsPerSecond: 5000, p99Ms: 5 };
   if (!haveOpenssl()) return { skipped: 'openssl CLI not found', target };
   const requests = opts.requests ?? 20_000;
@@ -115,7 +116,7 @@ export async function benchInject(opts: { requests?: number; cpuProfDir?: string
   const [port, adminPort] = [await freePort(), await freePort()];
   const controller = [...(opts.cpuProfDir ? [`--cpu-prof`, `--cpu-prof-dir=${opts.cpuProfDir}`] : []), weft, 'controller', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--port', String(port), '--admin-port', String(adminPort), '--address', '127.0.0.1', '--log-level', 'warn', '--shutdown-delay-ms', '0'];
   // One core for the controller, another for this client (a 1-CPU machine cannot pin apart).
-  const canPin = (await import('node:os')).availableParallelism() >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+  const canPin = opts.pin !== false && availableParallelism() >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
   const pinned = canPin && pinSelf(1) ? { server: 0, client: 1 } : undefined;
   const child = pinned
     ? spawn('taskset', ['-c', String(pinned.server), process.execPath, ...controller], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } })
@@ -147,7 +148,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   };
   const requests = arg('--requests');
   const cpuProfDir = arg('--cpu-prof');
-  benchInject({ ...(requests ? { requests: Number(requests) } : {}), ...(cpuProfDir ? { cpuProfDir } : {}) }).then(
+  const pin = !process.argv.includes('--no-pin');
+  benchInject({ ...(requests ? { requests: Number(requests) } : {}), ...(cpuProfDir ? { cpuProfDir } : {}), pin }).then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (e: unknown) => {
       console.error(e);
