@@ -5,7 +5,7 @@ import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import type { Pod } from '../pkg/api/k8s-types.js';
 import { defaultValues } from '../pkg/api/values.js';
-import { clusterOptInGap, decideSkip } from '../pkg/inject/index.js';
+import { decideSkip } from '../pkg/inject/index.js';
 import { helmPath, renderChart } from './helm.js';
 
 interface Requirement {
@@ -78,27 +78,6 @@ t.test('webhook selectors decide like pkg/inject for labelled and unlabelled nam
     }
   }
   t.equal(cases, namespaces.length * 9);
-});
-
-t.test('pod annotation opt-in: weft inject warns exactly where the cluster would not inject', { skip: helmMissing ?? false }, async (t) => {
-  const hooks = webhooks();
-  const config = { values: defaultValues(), version: '0.1.0', controllerNamespace: RELEASE_NS };
-  const choices: (string | undefined)[] = [undefined, 'enabled', 'disabled'];
-  for (const nsChoice of choices) {
-    const nsLabels: Record<string, string> = { 'kubernetes.io/metadata.name': 'shop', ...(nsChoice ? { [LABEL]: nsChoice } : {}) };
-    for (const label of choices) {
-      for (const annotation of choices) {
-        const labels: Record<string, string> = label ? { [LABEL]: label } : {};
-        const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', labels, ...(annotation ? { annotations: { [LABEL]: annotation } } : {}) }, spec: { containers: [{ name: 'web' }] } } as Pod;
-        // In a cluster: a webhook entry must be called, and then it decides without namespace labels.
-        const cluster = hooks.some((w) => matches(w.namespaceSelector, nsLabels) && matches(w.objectSelector, labels)) && decideSkip(pod, { name: 'shop' }, config) === undefined;
-        const offline = decideSkip(pod, { name: 'shop', labels: nsLabels }, config) === undefined;
-        const what = `namespace ${nsChoice ?? '(none)'}, label ${label ?? '(none)'}, annotation ${annotation ?? '(none)'}`;
-        t.ok(!cluster || offline, `${what}: whatever a cluster injects, weft inject injects`);
-        t.equal(clusterOptInGap(pod, { name: 'shop', labels: nsLabels }) !== undefined, offline && !cluster, `${what}: a warning iff weft inject injects and the cluster would not`);
-      }
-    }
-  }
 });
 
 t.test('the selector matcher follows Kubernetes semantics', async (t) => {

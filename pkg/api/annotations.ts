@@ -45,11 +45,11 @@ function list(value: string): string[] {
     .filter((s) => s !== '');
 }
 
-/** `weft.dev/inject` as a pod annotation or label: the error says which one was wrong. */
-export function parseInjectChoice(source: 'annotation' | 'label', value: string): InjectChoice {
+/** `weft.dev/inject` as a pod annotation or label: `where` says which ("annotation weft.dev/inject", "label <key>"). */
+export function parseInjectChoice(where: string, value: string): InjectChoice {
   const v = value.trim();
   if ((INJECT_VALUES as readonly string[]).includes(v)) return v as InjectChoice;
-  throw new WeftError(ErrorCodes.BAD_ANNOTATION, `${source} ${Annotations.inject}: "${value}" is invalid; allowed: ${INJECT_VALUES.join(', ')}`, { field: Annotations.inject });
+  throw new WeftError(ErrorCodes.BAD_ANNOTATION, `${where}: "${value}" is invalid; allowed: ${INJECT_VALUES.join(', ')}`, { field: where.replace(/^(annotation|label) /, '') });
 }
 
 export function parseMode(annotation: string, value: string): InterceptMode {

@@ -44,19 +44,22 @@ export type InjectResult = Injected | Skip;
 
 export const isSkip = (r: InjectResult): r is Skip => 'skip' in r;
 
-function podChoice(pod: Pod): InjectChoice | undefined {
+/** `label` is the opt-in label key of the chart's webhook selectors
+ * (values.webhook.namespaceSelectorLabel, default weft.dev/inject), so the code and the
+ * selectors read the same label; the annotation is always weft.dev/inject. */
+function podChoice(pod: Pod, label: string): InjectChoice | undefined {
   const ann = pod.metadata?.annotations?.[A.inject];
-  if (ann !== undefined) return parseInjectChoice('annotation', ann);
-  const label = pod.metadata?.labels?.[A.inject];
-  if (label !== undefined) return parseInjectChoice('label', label);
+  if (ann !== undefined) return parseInjectChoice(`annotation ${A.inject}`, ann);
+  const value = pod.metadata?.labels?.[label];
+  if (value !== undefined) return parseInjectChoice(`label ${label}`, value);
   return undefined;
 }
 
-function optIn(pod: Pod, ns: NamespaceInfo): Skip | undefined {
-  const choice = podChoice(pod);
+function optIn(pod: Pod, ns: NamespaceInfo, label: string): Skip | undefined {
+  const choice = podChoice(pod, label);
   if (choice === 'disabled') return skip(SkipReasons.OPTED_OUT, 'the pod says disabled');
   if (choice === 'enabled' || ns.labels === undefined) return undefined;
-  const nsChoice = ns.labels[A.inject];
+  const nsChoice = ns.labels[label];
   if (nsChoice === 'enabled') return undefined;
   if (nsChoice === 'disabled') return skip(SkipReasons.OPTED_OUT, `namespace ${ns.name} says disabled`);
   return skip(SkipReasons.NOT_OPTED_IN);
@@ -67,17 +70,17 @@ function optIn(pod: Pod, ns: NamespaceInfo): Skip | undefined {
  * labels (an objectSelector cannot match annotations): a pod labelled `weft.dev/inject:
  * disabled` never reaches the webhook, one labelled `enabled` always does, an unlabelled one
  * only in an enabled namespace; the annotation is read only once the pod has reached it.
- * Returns why a pod that opts in by annotation would not be injected in a cluster, if so.
+ * `label` is values.webhook.namespaceSelectorLabel, the key those selectors use. Returns why a pod that opts in by annotation would not be injected in a cluster, if so.
  */
-export function clusterOptInGap(pod: Pod, ns: NamespaceInfo): string | undefined {
+export function clusterOptInGap(pod: Pod, ns: NamespaceInfo, label: string): string | undefined {
   if (pod.metadata?.annotations?.[A.inject]?.trim() !== 'enabled') return undefined;
-  const label = pod.metadata.labels?.[A.inject];
-  if (label === 'enabled') return undefined;
-  if (label === 'disabled') {
-    return `the pod is labelled ${A.inject}: disabled; in a cluster that label keeps it from the webhook, so the annotation ${A.inject}: enabled is never read and the pod is not injected`;
+  const value = pod.metadata.labels?.[label];
+  if (value === 'enabled') return undefined;
+  if (value === 'disabled') {
+    return `the pod is labelled ${label}: disabled; in a cluster that label keeps it from the webhook, so the annotation ${A.inject}: enabled is never read and the pod is not injected`;
   }
-  if (ns.labels === undefined || ns.labels[A.inject] === 'enabled') return undefined;
-  return `the pod opts in with the annotation ${A.inject}: enabled only; in a cluster the webhook sees a pod outside an enabled namespace only by the label, so it would not be injected: label the pod (or its namespace) ${A.inject}: enabled`;
+  if (ns.labels === undefined || ns.labels[label] === 'enabled') return undefined;
+  return `the pod opts in with the annotation ${A.inject}: enabled only; in a cluster the webhook sees a pod outside an enabled namespace only by the label, so it would not be injected: label the pod (or its namespace) ${label}: enabled`;
 }
 
 const allContainers = (pod: Pod): Container[] => [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
@@ -109,7 +112,7 @@ export function decideSkip(pod: Pod, ns: NamespaceInfo, config: InjectConfig): S
   if (pod.spec.hostNetwork === true) return skip(SkipReasons.HOST_NETWORK);
   if (pod.metadata?.annotations?.[A.injected] !== undefined) return skip(SkipReasons.ALREADY_INJECTED, pod.metadata.annotations[A.injected]);
   if (allContainers(pod).some((c) => c.name === PROXY_NAME || c.name === INIT_NAME)) return skip(SkipReasons.ALREADY_INJECTED, `a container is named ${PROXY_NAME} or ${INIT_NAME}`);
-  return optIn(pod, ns) ?? conflicts(pod, config.values);
+  return optIn(pod, ns, config.values.webhook.namespaceSelectorLabel) ?? conflicts(pod, config.values);
 }
 
 function drainGrace(pod: Pod, v: Values): number {

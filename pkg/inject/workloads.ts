@@ -66,7 +66,7 @@ function injectObject(obj: Obj, opts: OfflineOptions, reports: OfflineReport[], 
       reports.push({ where: label, injected: false, skip: r });
       return false;
     }
-    const warning = clusterOptInGap(pod, ns);
+    const warning = clusterOptInGap(pod, ns, opts.config.values.webhook.namespaceSelectorLabel);
     reports.push({ where: label, injected: true, ...(warning === undefined ? {} : { warning }) });
     if (key === '') Object.assign(holder, r.injectedPod);
     else holder[key] = { ...(holder[key] as Obj), metadata: r.injectedPod.metadata, spec: r.injectedPod.spec };
