@@ -2,7 +2,7 @@
 // generated bodies (mutated kube-apiserver reviews, random annotation values, broken JSON,
 // odd content types) through the full fastify pipeline, then a real HTTPS request still works.
 import { rmSync } from 'node:fs';
-import { Agent } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 import t from 'tap';
 import { defaultValues } from '../api/values.js';
 import { createLogger } from '../log/index.js';
@@ -144,6 +144,19 @@ if (!haveOpenssl()) {
     t.equal(compared, 600, 'the first 600 bodies were also sent over HTTPS, with the same answers');
     const bigWire = await post(port, '/inject', JSON.stringify(podReview('big', { spec: { containers: [{ name: 'x'.repeat(70_000) }] } })), { ca: pair.cert });
     t.equal(bigWire.status, 413, 'and over HTTPS too');
+    // Streamed (chunked, no Content-Length): the limit is found while reading, the 413 still arrives.
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'transfer-encoding': 'chunked' };
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/inject', method: 'POST', ca: pair.cert, servername: 'fuzz', headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      // One byte over, in one write: the server has read it all when it answers, so closing
+      // the connection resets nothing the answer depends on.
+      req.end('x'.repeat(64 * 1024 + 1));
+    });
+    t.equal(streamed, 413, 'a streamed body over the limit gets its 413');
     const ok = await post((app.server.address() as { port: number }).port, '/inject', JSON.stringify(podReview('still-alive', deploymentPod())), { ca: pair.cert });
     t.equal(ok.status, 200, 'still serving over HTTPS afterwards');
     t.match(JSON.parse(ok.body), { response: { uid: 'still-alive', allowed: true, patchType: 'JSONPatch' } });

@@ -103,8 +103,9 @@ export function fastInject(req: IncomingMessage, res: ServerResponse, o: InjectH
   }
   const tooLarge = () => {
     o.metrics.review('error', 'malformed', 0);
+    // Connection: close ends the socket once the answer is flushed; the rest of the body is dropped.
     send(413, JSON.stringify({ statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE', error: 'Payload Too Large', message: 'Request body is too large' }), true);
-    req.destroy();
+    req.resume();
   };
   const declared = Number(req.headers['content-length']);
   if (declared > s.bodyLimit) return tooLarge();
