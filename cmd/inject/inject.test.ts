@@ -13,7 +13,7 @@ const weft = fileURLToPath(new URL('../main.js', import.meta.url));
 // child processes, cannot load the extension-less bin/weft. NODE_OPTIONS is dropped too.
 const env = { ...process.env, NODE_OPTIONS: '' };
 const run = (args: string[], input?: string) => spawnSync(process.execPath, [weft, 'inject', ...args], { input, encoding: 'utf8', env });
-const dir = mkdtempSync(join(tmpdir(), 'wfin-cli-'));
+const dir = mkdtempSync(join(tmpdir(), 'wfic-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const pod = (annotations: Record<string, string> = {}, ns = 'shop') =>

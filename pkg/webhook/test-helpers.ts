@@ -28,7 +28,9 @@ export function makeCert(dir: string, cn: string): { cert: string; key: string }
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 
-export const tempDir = (tag: string) => mkdtempSync(join(tmpdir(), `wfin-${tag}-`));
+// Not "wfin-": that is the prefix of the e2e sandbox suite, whose leftover check and stale
+// sweep would take these directories for its own when both run at once.
+export const tempDir = (tag: string) => mkdtempSync(join(tmpdir(), `wfwh-${tag}-`));
 
 /** An AdmissionReview for a Pod CREATE, shaped like kube-apiserver 1.30 sends it. */
 export function podReview(uid: string, pod: Record<string, unknown>, namespace = 'shop'): Record<string, unknown> {
