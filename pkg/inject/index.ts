@@ -70,7 +70,8 @@ function optIn(pod: Pod, ns: NamespaceInfo, label: string): Skip | undefined {
  * labels (an objectSelector cannot match annotations): a pod labelled `weft.dev/inject:
  * disabled` never reaches the webhook, one labelled `enabled` always does, an unlabelled one
  * only in an enabled namespace; the annotation is read only once the pod has reached it.
- * `label` is values.webhook.namespaceSelectorLabel, the key those selectors use. Returns why a pod that opts in by annotation would not be injected in a cluster, if so.
+ * `label` is values.webhook.namespaceSelectorLabel, the key those selectors use. Returns
+ * why a pod that opts in by annotation would not be injected in a cluster, if so.
  */
 export function clusterOptInGap(pod: Pod, ns: NamespaceInfo, label: string): string | undefined {
   if (pod.metadata?.annotations?.[A.inject]?.trim() !== 'enabled') return undefined;
