@@ -1,10 +1,13 @@
-// The injected Pod runs as specified: `injectPod` output (both interception modes, native and
-// classic sidecar) run in the pod sandbox. weft-init must exit 0, the proxy must start with
-// the identity and capabilities the injector asked for and pass its startup probe, and the
-// app must be reachable through the mesh with its rewritten probe passing.
+// The injected Pod runs as specified: a Pod manifest goes through the `weft inject` CLI (YAML
+// in, YAML out, read back as YAML 1.1 like kubectl) and the result runs in the pod sandbox, in
+// both interception modes with a native and a classic sidecar. weft-init must exit 0, the
+// proxy must start with the identity and capabilities the injector asked for and pass its
+// startup probe, and the app must be reachable through the mesh with its rewritten probe
+// passing.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { parse, stringify } from 'yaml';
 import type { Pod } from '../pkg/api/k8s-types.js';
 import { defaultValues } from '../pkg/api/values.js';
 import { injectPod, isSkip } from '../pkg/inject/index.js';
@@ -40,10 +43,12 @@ function appPod(name: string, annotations: Record<string, string>): Pod {
   };
 }
 
-function inject(pod: Pod): Pod {
-  const r = injectPod(pod, { name: 'shop', labels: { 'weft.dev/inject': 'enabled' } }, { values: defaultValues(), version: '0.1.0' });
-  if (isSkip(r)) throw new Error(`not injected: ${r.message}`);
-  return r.injectedPod;
+/** `weft inject -f -` as a user runs it (`env -i`: the test runner's loader hooks must not reach it). */
+function injectWithCli(pod: Pod): Pod {
+  const r = spawnSync('env', ['-i', process.execPath, node.weftBinary, 'inject', '-f', '-', '--namespace-labels', 'weft.dev/inject=enabled'], { input: stringify(pod), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`weft inject failed (${r.status}): ${r.stderr}`);
+  if (r.stderr !== '') throw new Error(`weft inject said: ${r.stderr}`);
+  return parse(r.stdout, { version: '1.1' }) as Pod;
 }
 
 function proc(pid: number | undefined): Record<string, string> {
@@ -62,22 +67,16 @@ const variants = [
   { mode: 'tproxy', native: true, uid: '0', gid: '1337', caps: ['NET_ADMIN'] },
   { mode: 'ebpf', native: true, uid: '1337', gid: '1337', caps: [] as string[] },
   { mode: 'tproxy', native: false, uid: '0', gid: '1337', caps: ['NET_ADMIN'] },
+  { mode: 'ebpf', native: false, uid: '1337', gid: '1337', caps: [] as string[] },
 ] as const;
 
-// The classic sidecar's postStart hook runs `weft wait-ready`; until cmd/main.ts dispatches it
-// that variant cannot start, so it is skipped with that reason rather than failed.
-// (`env -i`: the test runner's loader hooks must not reach the weft process.)
-const waitReady = spawnSync('env', ['-i', process.execPath, node.weftBinary, 'wait-ready', '--help'], { encoding: 'utf8' });
-const noWaitReady = waitReady.status === 0 ? undefined : `this weft has no wait-ready command (cmd/main.ts): ${waitReady.stderr.trim().slice(0, 200)}`;
-
 for (const v of variants) {
-  const skip = v.native ? undefined : noWaitReady;
-  t.test(`${v.mode}, ${v.native ? 'native' : 'classic'} sidecar`, skip ? { skip } : {}, async (t) => {
+  t.test(`${v.mode}, ${v.native ? 'native' : 'classic'} sidecar, through weft inject`, async (t) => {
     const annotations: Record<string, string> = { intercept: v.mode, ...(v.native ? {} : { 'weft.dev/native-sidecar': 'false' }) };
     const name = `web-${v.mode}-${v.native ? 'n' : 'c'}`;
     let pod: SandboxPod;
     try {
-      pod = await node.runPod(inject(appPod(name, annotations)), { timeoutMs: 45_000 });
+      pod = await node.runPod(injectWithCli(appPod(name, annotations)), { timeoutMs: 45_000 });
     } catch (e) {
       t.fail(`the injected pod did not start: ${(e as Error).message.slice(0, 3000)}`);
       return;
@@ -109,9 +108,10 @@ for (const v of variants) {
 }
 
 // Which capabilities the eBPF weft-init really needs on this kernel (no seccomp in the
-// sandbox): BPF + NET_ADMIN suffice to load, attach to the pod cgroup, pin the sk_lookup link
-// in bpffs; BPF alone does not. SYS_ADMIN stays in the default for runtimes whose seccomp
-// profile only admits bpf(2) with it (docs/injection.md).
+// sandbox): BPF + NET_ADMIN, the default, suffice to load, attach to the pod cgroup and pin
+// the sk_lookup link in bpffs (the variants above run with the default); BPF alone does not.
+// Runtimes whose seccomp profile admits bpf(2) only with SYS_ADMIN need it added
+// (docs/injection.md).
 t.test('eBPF weft-init capabilities', async (t) => {
   const base = defaultValues();
   const withCaps = (caps: string[]) => ({ ...base, init: { ...base.init, ebpf: { ...base.init.ebpf, capabilities: caps } } });
@@ -121,6 +121,7 @@ t.test('eBPF weft-init capabilities', async (t) => {
     const pod = await node.runPod(r.injectedPod, { waitReady: false, timeoutMs: 30_000 });
     await pod.delete();
   };
+  t.same(base.init.ebpf.capabilities, ['BPF', 'NET_ADMIN'], 'the default is the least that works');
   await t.resolves(run('caps-bpf-netadmin', ['BPF', 'NET_ADMIN']), 'BPF + NET_ADMIN: weft-init succeeds');
   await t.rejects(run('caps-bpf-only', ['BPF']), { code: 'WEFT_ERR_SANDBOX', message: /weft-init/ }, 'BPF alone: weft-init fails');
 });

@@ -131,7 +131,7 @@ function run(): void {
     for (const w of m.webhooks) {
       t.equal(w.clientConfig.service.path, '/inject');
       t.same(w.rules, [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }]);
-      t.equal(w.sideEffects, 'None');
+      t.equal(w.sideEffects, 'NoneOnDryRun', 'skip Events are sent, but never for a dryRun review');
       t.same(w.admissionReviewVersions, ['v1']);
       t.equal(w.failurePolicy, 'Fail');
       t.equal(w.reinvocationPolicy, 'IfNeeded');

@@ -18,6 +18,9 @@ import { buildControllerApp } from '../../pkg/webhook/app.js';
 import { readKeyPair, watchKeyPair } from '../../pkg/webhook/tls.js';
 import { weftVersion } from '../../pkg/version/index.js';
 
+/** Long enough for the endpoint removal to reach kube-proxy and the API servers' endpoint caches. */
+export const DEFAULT_SHUTDOWN_DELAY_MS = 5000;
+
 const specs = {
   'tls-cert': { type: 'string' as const, help: 'serving certificate (PEM), reloaded when it changes' },
   'tls-key': { type: 'string' as const, help: 'serving key (PEM), reloaded when it changes' },
@@ -28,6 +31,10 @@ const specs = {
   namespace: { type: 'string' as const, help: "the controller's own namespace (never injected); env WEFT_NAMESPACE or POD_NAMESPACE" },
   'log-level': { type: 'string' as const, help: 'trace|debug|info|warn|error|silent (default info)' },
   kubeconfig: { type: 'string' as const, help: 'kubeconfig file for the API server (default: in-cluster service account, else $KUBECONFIG; none: no Events, no policy watch)' },
+  'shutdown-delay-ms': {
+    type: 'string' as const,
+    help: `on SIGTERM, keep serving this long with /readyz 503 before closing, while the endpoint removal reaches every API server (default ${DEFAULT_SHUTDOWN_DELAY_MS})`,
+  },
 };
 
 const schema = z
@@ -41,6 +48,7 @@ const schema = z
     namespace: z.string().min(1).optional(),
     logLevel: z.enum(LOG_LEVELS).default('info'),
     kubeconfig: z.string().min(1).optional(),
+    shutdownDelayMs: flag.durationMs().max(600_000, 'must be at most 600000 (10 minutes)').default(DEFAULT_SHUTDOWN_DELAY_MS),
   })
   .strict();
 
@@ -115,6 +123,7 @@ export async function run(argv: string[]): Promise<number> {
   const events = kube ? createEventQueue(kube, log) : undefined;
 
   const policyPlugin = await loadPolicyPlugin(log);
+  let draining = false;
   const app = await buildControllerApp({
     tls,
     config,
@@ -123,6 +132,7 @@ export async function run(argv: string[]): Promise<number> {
     plugins: policyPlugin ? [policyPlugin] : [],
     pluginOptions: { namespace, values, registry: metrics.registry, logger: log, kube },
     ...(events ? { recordEvent: (e) => void events.record(e) } : {}),
+    isDraining: () => draining,
   });
   let ready = false;
   const admin = buildAdminApp({ registry: metrics.registry, isReady: () => ready, logger: log });
@@ -136,7 +146,14 @@ export async function run(argv: string[]): Promise<number> {
     const stop = async (signal: string) => {
       if (!ready) return;
       ready = false;
-      log.info({ signal }, 'shutting down: finishing in-flight reviews');
+      // With failurePolicy Fail, a review sent to this replica after it stopped listening
+      // fails the pod's creation. Until the endpoint removal has reached every API server,
+      // keep serving (readyz 503, each answer closing its connection so keep-alive clients
+      // move to another replica), then stop accepting and finish what is in flight.
+      draining = true;
+      log.info({ signal, delayMs: flags.shutdownDelayMs }, 'shutting down: still serving during the shutdown delay');
+      await new Promise((r) => setTimeout(r, flags.shutdownDelayMs));
+      log.info('shutting down: finishing in-flight reviews');
       watcher.close();
       await app.close();
       await admin.close();

@@ -58,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   for (const r of reports) {
     if (r.skip) process.stderr.write(`weft inject: ${r.where}: skipped (${r.skip.skip}): ${r.skip.message}\n`);
+    if (r.warning) process.stderr.write(`weft inject: ${r.where}: warning: ${r.warning}\n`);
+    if (r.note) process.stderr.write(`weft inject: ${r.where}: ${r.note}\n`);
   }
   process.stdout.write(output);
   return 0;

@@ -13,7 +13,7 @@ const weft = fileURLToPath(new URL('../main.js', import.meta.url));
 // child processes, cannot load the extension-less bin/weft. NODE_OPTIONS is dropped too.
 const env = { ...process.env, NODE_OPTIONS: '' };
 const run = (args: string[], input?: string) => spawnSync(process.execPath, [weft, 'inject', ...args], { input, encoding: 'utf8', env });
-const dir = mkdtempSync(join(tmpdir(), 'wfin-cli-'));
+const dir = mkdtempSync(join(tmpdir(), 'wfic-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const pod = (annotations: Record<string, string> = {}, ns = 'shop') =>
@@ -79,4 +79,23 @@ t.test('broken YAML and a workload without containers are named', async (t) => {
   const d = run(['-f', '-'], 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {spec: {}}}\n');
   t.not(d.status, 0);
   t.match(d.stderr, /Deployment\/d spec.template.spec.containers/);
+});
+
+t.test('stderr says what a cluster would do differently, and which resources passed through unchanged', async (t) => {
+  const annotated = pod({ 'weft.dev/inject': 'enabled' });
+  const r = run(['-f', '-', '--namespace-labels', 'team=a'], annotated);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /weft-proxy/, 'offline, the annotation opts the pod in');
+  t.match(r.stderr, /^weft inject: Pod\/web: warning: the pod opts in with the annotation weft.dev\/inject: enabled only; in a cluster .* would not be injected: label the pod \(or its namespace\) weft.dev\/inject: enabled$/m);
+  const enabledNs = run(['-f', '-', '--namespace-labels', 'weft.dev/inject=enabled'], annotated);
+  t.equal(enabledNs.stderr, '', 'in an enabled namespace the annotation works in a cluster too: no warning');
+  t.equal(run(['-f', '-'], annotated).stderr, '', 'the default simulation is an enabled namespace');
+
+  const rollout = 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: canary}\nspec:\n  template:\n    spec:\n      containers: [{name: app, image: app:1}]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n';
+  const p = run(['-f', '-'], rollout);
+  t.equal(p.status, 0, p.stderr);
+  t.match(p.stderr, /^weft inject: document 1 Rollout\/canary: passed through unchanged: it has a pod template \(spec.template\)/m);
+  t.notMatch(p.stderr, /ConfigMap/, 'an object without a pod template passes silently');
+  t.equal(p.stderr.trim().split('\n').length, 1, 'one line per resource passed through');
+  t.notMatch(p.stdout, /weft-proxy/);
 });

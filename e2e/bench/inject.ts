@@ -1,15 +1,18 @@
 // Benchmark of the admission webhook: AdmissionReviews/s and latency percentiles for a
 // typical Deployment pod, over HTTPS against a real `weft controller` process, with one
 // keep-alive connection (sequential) and with 16 concurrent keep-alive connections.
-// Target: ≥ 5,000 reviews/s and p99 ≤ 5 ms. Bounded: a fixed request count per scenario.
-//   node dist/e2e/bench/inject.js [--requests N]
-import { spawn } from 'node:child_process';
+// Target: ≥ 5,000 reviews/s and p99 ≤ 5 ms on ONE core: the controller is pinned to one CPU
+// and this load generator (a lean TLS client, lean-https.ts) to another, with taskset.
+// Bounded: a fixed request count per scenario.
+//   node dist/e2e/bench/inject.js [--requests N] [--cpu-prof DIR] [--no-pin]
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deploymentPod, haveOpenssl, makeCert, podReview, tempDir } from '../../pkg/webhook/test-helpers.js';
+import { leanConnect, prepareRequest, type LeanConnection } from './lean-https.js';
 
 export interface ScenarioResult {
   connections: number;
@@ -24,6 +27,8 @@ export interface ScenarioResult {
 
 export interface InjectBenchResult {
   skipped?: string;
+  /** Controller on CPU `server`, this client on CPU `client` (taskset); absent when not pinned. */
+  pinned?: { server: number; client: number };
   sequential?: ScenarioResult;
   concurrent16?: ScenarioResult;
   target: { reviewsPerSecond: number; p99Ms: number };
@@ -41,17 +46,6 @@ function freePort(): Promise<number> {
   });
 }
 
-function once(agent: Agent, port: number, body: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/inject', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 /** utime+stime of a process in microseconds (Linux /proc; undefined elsewhere). */
 function cpuOf(pid: number | undefined): number | undefined {
   try {
@@ -64,32 +58,54 @@ function cpuOf(pid: number | undefined): number | undefined {
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
 
-async function scenario(port: number, connections: number, requests: number, body: Buffer, serverPid?: number): Promise<ScenarioResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: connections, rejectUnauthorized: false });
-  // Warm up: open every connection and let the JIT settle.
-  await Promise.all(Array.from({ length: connections * 50 }, () => once(agent, port, body)));
-  const lat: number[] = [];
-  let next = 0;
-  const cpu0 = cpuOf(serverPid);
-  const started = process.hrtime.bigint();
-  const worker = async () => {
-    while (next < requests) {
-      next++;
-      const t0 = process.hrtime.bigint();
-      await once(agent, port, body);
-      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-  };
-  await Promise.all(Array.from({ length: connections }, worker));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const cpu1 = cpuOf(serverPid);
-  agent.destroy();
-  lat.sort((a, b) => a - b);
-  const round = (x: number) => Math.round(x * 1000) / 1000;
-  return { connections, requests: lat.length, reviewsPerSecond: Math.round(lat.length / seconds), p50Ms: round(pct(lat, 50)), p99Ms: round(pct(lat, 99)), maxMs: round(lat.at(-1) ?? 0), ...(cpu0 !== undefined && cpu1 !== undefined ? { serverCpuUsPerReview: Math.round((cpu1 - cpu0) / lat.length) } : {}) };
+async function scenario(port: number, connections: number, requests: number, request: Buffer, serverPid?: number): Promise<ScenarioResult> {
+  const conns: LeanConnection[] = await Promise.all(Array.from({ length: connections }, () => leanConnect(port, request)));
+  try {
+    const send = async (c: LeanConnection) => {
+      const status = await c.send();
+      if (status !== 200) throw new Error(`HTTP ${status}`);
+    };
+    // Warm up every connection and let the JIT settle.
+    await Promise.all(conns.map(async (c) => {
+      for (let i = 0; i < 300; i++) await send(c);
+    }));
+    const lat = new Float64Array(requests);
+    let next = 0;
+    const cpu0 = cpuOf(serverPid);
+    const started = process.hrtime.bigint();
+    const worker = async (c: LeanConnection) => {
+      while (next < requests) {
+        const i = next++;
+        const t0 = process.hrtime.bigint();
+        await send(c);
+        lat[i] = Number(process.hrtime.bigint() - t0) / 1e6;
+      }
+    };
+    await Promise.all(conns.map(worker));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu1 = cpuOf(serverPid);
+    const sorted = [...lat].sort((a, b) => a - b);
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    return {
+      connections,
+      requests,
+      reviewsPerSecond: Math.round(requests / seconds),
+      p50Ms: round(pct(sorted, 50)),
+      p99Ms: round(pct(sorted, 99)),
+      maxMs: round(sorted.at(-1) ?? 0),
+      ...(cpu0 !== undefined && cpu1 !== undefined ? { serverCpuUsPerReview: Math.round((cpu1 - cpu0) / requests) } : {}),
+    };
+  } finally {
+    for (const c of conns) c.close();
+  }
 }
 
-export async function benchInject(opts: { requests?: number } = {}): Promise<InjectBenchResult> {
+/** Pin this process (all its threads) to `cpu`; the controller is started on another. */
+function pinSelf(cpu: number): boolean {
+  return spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+export async function benchInject(opts: { requests?: number; cpuProfDir?: string; pin?: boolean } = {}): Promise<InjectBenchResult> {
   const target = { reviewsPerSecond: 5000, p99Ms: 5 };
   if (!haveOpenssl()) return { skipped: 'openssl CLI not found', target };
   const requests = opts.requests ?? 20_000;
@@ -98,7 +114,13 @@ export async function benchInject(opts: { requests?: number } = {}): Promise<Inj
   writeFileSync(join(dir, 'tls.crt'), pair.cert);
   writeFileSync(join(dir, 'tls.key'), pair.key);
   const [port, adminPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, [weft, 'controller', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--port', String(port), '--admin-port', String(adminPort), '--address', '127.0.0.1', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const controller = [...(opts.cpuProfDir ? [`--cpu-prof`, `--cpu-prof-dir=${opts.cpuProfDir}`] : []), weft, 'controller', '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--port', String(port), '--admin-port', String(adminPort), '--address', '127.0.0.1', '--log-level', 'warn', '--shutdown-delay-ms', '0'];
+  // One core for the controller, another for this client (a 1-CPU machine cannot pin apart).
+  const canPin = opts.pin !== false && availableParallelism() >= 2 && spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+  const pinned = canPin && pinSelf(1) ? { server: 0, client: 1 } : undefined;
+  const child = pinned
+    ? spawn('taskset', ['-c', String(pinned.server), process.execPath, ...controller], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } })
+    : spawn(process.execPath, controller, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } });
   try {
     const deadline = Date.now() + 15_000;
     for (;;) {
@@ -107,11 +129,11 @@ export async function benchInject(opts: { requests?: number } = {}): Promise<Inj
       if (Date.now() > deadline) throw new Error('weft controller did not become ready in 15 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const body = Buffer.from(JSON.stringify(podReview('bench', deploymentPod())));
-    const sequential = await scenario(port, 1, requests, body, child.pid);
-    const concurrent16 = await scenario(port, 16, requests, body, child.pid);
+    const request = prepareRequest('/inject', Buffer.from(JSON.stringify(podReview('bench', deploymentPod()))));
+    const sequential = await scenario(port, 1, requests, request, child.pid);
+    const concurrent16 = await scenario(port, 16, requests, request, child.pid);
     const meets = (s: ScenarioResult) => s.reviewsPerSecond >= target.reviewsPerSecond && s.p99Ms <= target.p99Ms;
-    return { sequential, concurrent16, target, meetsTarget: meets(sequential) && meets(concurrent16) };
+    return { ...(pinned ? { pinned } : {}), sequential, concurrent16, target, meetsTarget: meets(sequential) && meets(concurrent16) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -120,9 +142,14 @@ export async function benchInject(opts: { requests?: number } = {}): Promise<Inj
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const i = process.argv.indexOf('--requests');
-  const requests = i > 0 ? Number(process.argv[i + 1]) : undefined;
-  benchInject(requests ? { requests } : {}).then(
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const requests = arg('--requests');
+  const cpuProfDir = arg('--cpu-prof');
+  const pin = !process.argv.includes('--no-pin');
+  benchInject({ ...(requests ? { requests: Number(requests) } : {}), ...(cpuProfDir ? { cpuProfDir } : {}), pin }).then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (e: unknown) => {
       console.error(e);

@@ -1,8 +1,7 @@
 // Pod annotations and labels weft reads, and the validation of their values. A bad value is
 // refused with one message naming the annotation and what is allowed.
-import { isIPv4, isIPv6 } from 'node:net';
 import { ErrorCodes, WeftError } from '../errors/index.js';
-import { INBOUND_POLICIES, INTERCEPT_MODES, LOG_LEVELS, QUANTITY_RE, type InterceptMode } from './values.js';
+import { INBOUND_POLICIES, INTERCEPT_MODES, LOG_LEVELS, QUANTITY_RE, isCidr, type InterceptMode } from './values.js';
 
 export const PREFIX = 'weft.dev/';
 
@@ -18,6 +17,8 @@ export const Annotations = {
   includeOutboundCidrs: 'weft.dev/include-outbound-cidrs',
   proxyCpu: 'weft.dev/proxy-cpu',
   proxyMemory: 'weft.dev/proxy-memory',
+  proxyCpuLimit: 'weft.dev/proxy-cpu-limit',
+  proxyMemoryLimit: 'weft.dev/proxy-memory-limit',
   logLevel: 'weft.dev/log-level',
   opaquePorts: 'weft.dev/opaque-ports',
   nativeSidecar: 'weft.dev/native-sidecar',
@@ -44,8 +45,11 @@ function list(value: string): string[] {
     .filter((s) => s !== '');
 }
 
+/** `weft.dev/inject` as a pod annotation or label: `where` says which ("annotation weft.dev/inject", "label <key>"). */
 export function parseInjectChoice(where: string, value: string): InjectChoice {
-  return oneOf(where, value, INJECT_VALUES);
+  const v = value.trim();
+  if ((INJECT_VALUES as readonly string[]).includes(v)) return v as InjectChoice;
+  throw new WeftError(ErrorCodes.BAD_ANNOTATION, `${where}: "${value}" is invalid; allowed: ${INJECT_VALUES.join(', ')}`, { field: where.replace(/^(annotation|label) /, '') });
 }
 
 export function parseMode(annotation: string, value: string): InterceptMode {
@@ -74,14 +78,7 @@ export function parsePorts(annotation: string, value: string): number[] {
   return out;
 }
 
-export function isCidr(s: string): boolean {
-  const [addr = '', prefix, extra] = s.split('/');
-  if (extra !== undefined) return false;
-  const max = isIPv4(addr) ? 32 : isIPv6(addr) ? 128 : -1;
-  if (max < 0) return false;
-  if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= max;
-}
+export { isCidr };
 
 export function parseCidrs(annotation: string, value: string, allowStar = false): string[] {
   const items = list(value);
@@ -96,4 +93,15 @@ export function parseQuantity(annotation: string, value: string): string {
   const v = value.trim();
   if (!QUANTITY_RE.test(v)) throw bad(annotation, value, 'a Kubernetes quantity such as 100m, 0.5, 64Mi or 1Gi');
   return v;
+}
+
+const SUFFIX: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+
+/** The value of a quantity already checked against QUANTITY_RE (for comparing a request with a limit). */
+export function quantityValue(q: string): number {
+  const m = /^([0-9.]+)(.*)$/.exec(q);
+  const num = Number(m?.[1] ?? NaN);
+  const suffix = m?.[2] ?? '';
+  if (/^[eE]/.test(suffix)) return num * 10 ** Number(suffix.slice(1));
+  return num * (SUFFIX[suffix] ?? NaN);
 }

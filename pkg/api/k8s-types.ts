@@ -8,6 +8,16 @@ export interface ObjectMeta {
   uid?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  [k: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
   [k: string]: unknown;
 }
 
@@ -117,7 +127,8 @@ export interface KubeEvent {
   apiVersion: 'v1';
   kind: 'Event';
   metadata: { generateName: string; namespace: string };
-  involvedObject: { apiVersion: 'v1'; kind: 'Pod'; name?: string; namespace: string; uid?: string };
+  /** The pod, or, for a pod that has no name yet (generateName at admission), its owner. */
+  involvedObject: { apiVersion: string; kind: string; name?: string; namespace: string; uid?: string };
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;

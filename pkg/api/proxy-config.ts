@@ -32,7 +32,7 @@ export const proxyFlagSpecs: FlagSpecs = {
   'access-log': { type: 'boolean', help: 'one JSON line per connection/request on stdout' },
   'drain-grace-ms': { type: 'string', help: 'on SIGTERM, wait this long for in-flight work (20000)' },
   relay: { type: 'string', help: 'native|js opaque TCP relay (native)' },
-  'app-probes': { type: 'string', help: 'JSON {"<container>/<livez|readyz|startupz>": {httpGet|tcpSocket}}' },
+  'app-probes': { type: 'string', help: 'JSON {"<container>/<livez|readyz|startupz>": {httpGet|tcpSocket|grpc}}' },
   'pod-labels': { type: 'string', help: 'JSON {"<label>": "<value>"}: the pod labels policy files select on (set by the injector)' },
 };
 
@@ -63,9 +63,13 @@ const httpGetProbe = z
   })
   .strict();
 const tcpProbe = z.object({ port: z.number().int().min(1).max(65535), host: z.string().optional() }).strict();
+/** grpc.health.v1 Health/Check over plaintext HTTP/2, as the kubelet does; service "" is the server's overall health. */
+const grpcProbe = z.object({ port: z.number().int().min(1).max(65535), service: z.string().default('') }).strict();
+const timeoutSeconds = z.number().positive().optional();
 export const appProbeSchema = z.union([
-  z.object({ httpGet: httpGetProbe, timeoutSeconds: z.number().positive().optional() }).strict(),
-  z.object({ tcpSocket: tcpProbe, timeoutSeconds: z.number().positive().optional() }).strict(),
+  z.object({ httpGet: httpGetProbe, timeoutSeconds }).strict(),
+  z.object({ tcpSocket: tcpProbe, timeoutSeconds }).strict(),
+  z.object({ grpc: grpcProbe, timeoutSeconds }).strict(),
 ]);
 export type AppProbe = z.output<typeof appProbeSchema>;
 const probeKey = z.string().regex(new RegExp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/(${PROBE_KINDS.join('|')})$`), `keys must be "<container>/<${PROBE_KINDS.join('|')}>"`);

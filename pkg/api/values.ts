@@ -10,6 +10,31 @@ import { ErrorCodes, WeftError, fromZod } from '../errors/index.js';
 export const QUANTITY_RE = /^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
 export const quantity = () => z.string().regex(QUANTITY_RE, 'must be a Kubernetes quantity such as 100m, 0.5, 64Mi or 1Gi');
 
+// An IPv4 or IPv6 address with an optional prefix length, as one regular expression (no
+// lookaround) so values.schema.json carries it as a `pattern` and `helm install` rejects a bad
+// CIDR too; pkg/api/values.test.ts checks it against node:net's isIPv4/isIPv6.
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const V4 = `(${OCTET}\\.){3}${OCTET}`;
+const H = '[0-9a-fA-F]{1,4}';
+const V6 = [
+  `(${H}:){7}${H}`,
+  `(${H}:){1,7}:`,
+  `(${H}:){1,6}:${H}`,
+  `(${H}:){1,5}(:${H}){1,2}`,
+  `(${H}:){1,4}(:${H}){1,3}`,
+  `(${H}:){1,3}(:${H}){1,4}`,
+  `(${H}:){1,2}(:${H}){1,5}`,
+  `${H}:(:${H}){1,6}`,
+  `:((:${H}){1,7}|:)`,
+  `(${H}:){6}${V4}`,
+  `(${H}:){1,5}:${V4}`,
+  `::(${H}:){0,5}${V4}`,
+].join('|');
+export const CIDR_RE = new RegExp(`^(${V4}(/(3[0-2]|[12]?[0-9]))?|(${V6})(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$`);
+export const CIDR_HINT = 'an IPv4/IPv6 CIDR or address such as 10.0.0.0/8, 10.1.2.3 or fd00::/8';
+export const isCidr = (s: string): boolean => CIDR_RE.test(s);
+const cidr = () => z.string().regex(CIDR_RE, `must be ${CIDR_HINT}`);
+
 export const INTERCEPT_MODES = ['tproxy', 'ebpf'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export const INBOUND_POLICIES = ['allow', 'deny'] as const;
@@ -47,7 +72,7 @@ const ImageSchema = z
 const ProxySchema = z
   .strictObject({
     resources: resources({ cpu: '100m', memory: '64Mi' }, { memory: '256Mi' }).describe(
-      'proxy resources; annotations weft.dev/proxy-cpu and weft.dev/proxy-memory set the request (and the limit when one is configured)',
+      'proxy resources; annotations weft.dev/proxy-cpu and weft.dev/proxy-memory set the request (and the limit when one is configured), weft.dev/proxy-cpu-limit and weft.dev/proxy-memory-limit the limit',
     ),
     logLevel: z.enum(LOG_LEVELS).default('info').describe('proxy log level (annotation weft.dev/log-level)'),
     ports: z
@@ -67,7 +92,7 @@ const ProxySchema = z
     drainGraceMs: z.number().int().min(0).default(20000).describe('on SIGTERM the proxy drains in-flight work this long (capped below the pod terminationGracePeriodSeconds)'),
     accessLog: z.boolean().default(false).describe('one JSON log line per connection/request'),
     waitReadyTimeoutMs: z.number().int().min(1000).default(120000).describe('classic sidecar only: how long the postStart hook holds the app containers until the proxy is ready'),
-    rewriteAppProbes: z.boolean().default(true).describe("rewrite the app's httpGet/tcpSocket probes to the proxy admin port (/app-health/...)"),
+    rewriteAppProbes: z.boolean().default(true).describe("rewrite the app's (and its native sidecars') httpGet/tcpSocket/grpc probes to the proxy admin port (/app-health/...)"),
   })
   .prefault({})
   .describe('the sidecar proxy (weft proxy)');
@@ -78,8 +103,12 @@ const InitSchema = z
     ipv6: z.enum(['auto', 'on', 'off']).default('auto').describe('program IPv6 interception too (auto: when the pod has an IPv6 address)'),
     excludeInboundPorts: z.array(port()).default([]).describe('inbound ports never intercepted (annotation weft.dev/exclude-inbound-ports replaces)'),
     excludeOutboundPorts: z.array(port()).default([]).describe('outbound ports never intercepted (annotation weft.dev/exclude-outbound-ports replaces)'),
-    excludeOutboundCidrs: z.array(z.string()).default([]).describe('outbound CIDRs never intercepted (annotation weft.dev/exclude-outbound-cidrs replaces)'),
-    includeOutboundCidrs: z.array(z.string()).default([]).describe('only these outbound CIDRs are intercepted; empty: all (annotation weft.dev/include-outbound-cidrs replaces)'),
+    excludeOutboundCidrs: z.array(cidr()).default([]).describe('outbound CIDRs never intercepted (annotation weft.dev/exclude-outbound-cidrs replaces)'),
+    includeOutboundCidrs: z
+      .array(z.string().regex(new RegExp(`^(\\*|${CIDR_RE.source.slice(1, -1)})$`), `must be ${CIDR_HINT}, or *`))
+      .refine((l) => l.length <= 1 || !l.includes('*'), '"*" (all) must be the only entry')
+      .default([])
+      .describe('only these outbound CIDRs are intercepted; empty or ["*"]: all (annotation weft.dev/include-outbound-cidrs replaces)'),
     tproxy: z
       .strictObject({
         mark: z.number().int().min(1).max(0xffffffff).default(0x539).describe('fwmark of diverted packets'),
@@ -94,8 +123,8 @@ const InitSchema = z
         capabilities: z
           .array(z.string().regex(/^[A-Z_]+$/, 'must be a capability name without CAP_, e.g. NET_ADMIN'))
           .min(1)
-          .default(['BPF', 'NET_ADMIN', 'SYS_ADMIN'])
-          .describe('capabilities of weft-init in eBPF mode (all others dropped); see docs/injection.md before trimming'),
+          .default(['BPF', 'NET_ADMIN'])
+          .describe('capabilities of weft-init in eBPF mode (all others dropped); add SYS_ADMIN on runtimes whose RuntimeDefault seccomp profile admits bpf(2) only with it (CRI-O, containerd 1.6 before late 2022, Docker before 23; docs/injection.md)'),
       })
       .prefault({})
       .describe('eBPF mode settings'),

@@ -3,8 +3,9 @@
 // UPDATE_GOLDEN=1 regenerates the expected files.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import type { Pod } from '../api/k8s-types.js';
+import { parseProxyConfig } from '../api/proxy-config.js';
 import { defaultValues, parseValuesYaml, type Values } from '../api/values.js';
 import { injectPod, isSkip, type InjectConfig } from './index.js';
 import { applyJsonPatch, TESTDATA } from './testing.js';
@@ -39,6 +40,12 @@ const cases: Case[] = [
   { name: 'job', fixture: 'job.yaml' },
   { name: 'cronjob', fixture: 'cronjob.yaml' },
   { name: 'workloads', fixture: 'workloads.yaml' },
+  { name: 'deployment-yaml11', fixture: 'deployment-yaml11.yaml' },
+  { name: 'pod-probes', fixture: 'pod-probes.yaml' },
+  { name: 'pod-resources', fixture: 'pod-resources.yaml' },
+  { name: 'unknown-kinds', fixture: 'unknown-kinds.yaml' },
+  { name: 'pod-grpc-sidecar-probes', fixture: 'pod-grpc-sidecar-probes.yaml' },
+  { name: 'annotation-opt-in', fixture: 'annotation-opt-in.yaml', namespaceLabels: { team: 'a' } },
   { name: 'values-custom-simple', fixture: 'pod-simple.yaml', values: custom },
   { name: 'values-custom-exclusions', fixture: 'pod-exclusions.yaml', values: custom },
   { name: 'values-controller-simple', fixture: 'pod-simple.yaml', values: controller },
@@ -59,13 +66,19 @@ for (const c of cases) {
     const input = readFileSync(`${TESTDATA}${c.fixture}`, 'utf8');
     const opts = { config: configOf(c), namespaceLabels: c.namespaceLabels };
     const { output, reports } = injectYaml(input, opts);
-    const comments = reports.map((r) => `# ${r.where}: ${r.injected ? 'injected' : `skipped (${r.skip?.skip}): ${r.skip?.message}`}\n`).join('');
+    const said = (r: (typeof reports)[number]) => (r.injected ? `injected${r.warning ? `; warning: ${r.warning}` : ''}` : (r.note ?? `skipped (${r.skip?.skip}): ${r.skip?.message}`));
+    const comments = reports.map((r) => `# ${r.where}: ${said(r)}\n`).join('');
     check(t, `${GOLDEN}${c.name}.yaml`, comments + output);
+
+    // kubectl reads YAML 1.1: every value must mean the same there as in YAML 1.2.
+    const as11 = parseAllDocuments(output, { version: '1.1' }).map((d) => d.toJS() as unknown);
+    t.same(as11, parseAllDocuments(output).map((d) => d.toJS() as unknown), 'a YAML 1.1 reader sees the same values');
 
     // Inject-twice equals inject-once, and says why.
     const again = injectYaml(output, opts);
     t.equal(again.output, output, 'injecting the output again changes nothing');
     for (const r of again.reports) t.notOk(r.injected, `${r.where} is not injected twice`);
+    t.same(again.reports.map((r) => r.note), reports.map((r) => r.note), 'the same objects are passed through with a note');
 
     if (input.includes('\n---')) return;
     const doc = parse(input) as Pod;
@@ -73,6 +86,12 @@ for (const c of cases) {
     const r = injectPod(doc, { name: doc.metadata?.namespace ?? 'default', labels: c.namespaceLabels }, configOf(c));
     if (isSkip(r)) return;
     check(t, `${GOLDEN}${c.name}.patch.json`, JSON.stringify(r.patch, null, 2) + '\n');
+    // The proxy starts with exactly these args and env (a schema mismatch crash-loops it).
+    const proxy = [...(r.injectedPod.spec.initContainers ?? []), ...r.injectedPod.spec.containers].find((x) => x.name === 'weft-proxy');
+    const env = Object.fromEntries((proxy?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
+    const cfg = parseProxyConfig(proxy?.args?.slice(1) ?? [], env);
+    t.ok(cfg, 'weft proxy accepts the injected args and env');
+    if (env.WEFT_APP_PROBES !== undefined) t.same(cfg?.appProbes, JSON.parse(env.WEFT_APP_PROBES), 'and reads every app probe as written');
     t.same(applyJsonPatch(doc, r.patch), r.injectedPod, 'the JSON Patch applied to the original pod yields the injected pod');
     t.same(parse(output), r.injectedPod, 'offline output and webhook agree');
   });

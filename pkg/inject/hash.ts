@@ -1,9 +1,10 @@
 // A content hash for the weft.dev/injected marker. The hashed objects are built by weft in a
 // fixed key order, so plain JSON is stable: same injected pieces, same hash.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export function contentHash(v: unknown): string {
-  return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+  // One-shot hash(): no Hash object per admission.
+  return hash('sha256', JSON.stringify(v), 'hex').slice(0, 16);
 }
 
 const valuesHashes = new WeakMap<object, string>();

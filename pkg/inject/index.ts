@@ -7,7 +7,7 @@ import type { Values } from '../api/values.js';
 import { buildInitContainer, buildProxyContainer, buildVolumes, INIT_NAME, PROXY_NAME, podLabelsJson } from './containers.js';
 import { contentHash, objectHash } from './hash.js';
 import { diff, type JsonPatchOp } from './patch.js';
-import { rewriteProbes } from './probes.js';
+import { rewriteProbes, type AppProbes } from './probes.js';
 import { resolveSettings, type Settings } from './settings.js';
 import { skip, SkipReasons, type Skip } from './skip.js';
 
@@ -65,6 +65,25 @@ function optIn(pod: Pod, ns: NamespaceInfo, label: string): Skip | undefined {
   return skip(SkipReasons.NOT_OPTED_IN);
 }
 
+/**
+ * Where offline injection and a cluster part ways. The chart's webhook selectors read only
+ * labels (an objectSelector cannot match annotations): a pod labelled `weft.dev/inject:
+ * disabled` never reaches the webhook, one labelled `enabled` always does, an unlabelled one
+ * only in an enabled namespace; the annotation is read only once the pod has reached it.
+ * `label` is values.webhook.namespaceSelectorLabel, the key those selectors use. Returns
+ * why a pod that opts in by annotation would not be injected in a cluster, if so.
+ */
+export function clusterOptInGap(pod: Pod, ns: NamespaceInfo, label: string): string | undefined {
+  if (pod.metadata?.annotations?.[A.inject]?.trim() !== 'enabled') return undefined;
+  const value = pod.metadata.labels?.[label];
+  if (value === 'enabled') return undefined;
+  if (value === 'disabled') {
+    return `the pod is labelled ${label}: disabled; in a cluster that label keeps it from the webhook, so the annotation ${A.inject}: enabled is never read and the pod is not injected`;
+  }
+  if (ns.labels === undefined || ns.labels[label] === 'enabled') return undefined;
+  return `the pod opts in with the annotation ${A.inject}: enabled only; in a cluster the webhook sees a pod outside an enabled namespace only by the label, so it would not be injected: label the pod (or its namespace) ${label}: enabled`;
+}
+
 const allContainers = (pod: Pod): Container[] => [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
 
 function conflicts(pod: Pod, v: Values): Skip | undefined {
@@ -72,15 +91,17 @@ function conflicts(pod: Pod, v: Values): Skip | undefined {
   const reserved = new Set([p.inbound, p.outbound, p.tunnel, p.admin, p.health]);
   for (const c of allContainers(pod)) {
     for (const cp of c.ports ?? []) {
-      if (reserved.has(cp.containerPort)) return skip(SkipReasons.PORT_CONFLICT, `container ${c.name} uses port ${cp.containerPort}`);
+      if (reserved.has(cp.containerPort)) {
+        return skip(SkipReasons.PORT_CONFLICT, `container ${c.name} uses port ${cp.containerPort} (the proxy's ports: ${[...reserved].sort((a, b) => a - b).join(', ')})`);
+      }
     }
   }
   const podSc = pod.spec.securityContext;
   for (const c of allContainers(pod)) {
     const uid = c.securityContext?.runAsUser ?? podSc?.runAsUser;
     const gid = c.securityContext?.runAsGroup ?? podSc?.runAsGroup;
-    if (uid === v.proxy.uid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as uid ${uid}`);
-    if (gid === v.proxy.gid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as gid ${gid}`);
+    if (uid === v.proxy.uid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as uid ${uid} (the proxy's uid)`);
+    if (gid === v.proxy.gid) return skip(SkipReasons.UID_CONFLICT, `container ${c.name} runs as gid ${gid} (the proxy's gid)`);
   }
   return undefined;
 }
@@ -101,6 +122,20 @@ function drainGrace(pod: Pod, v: Values): number {
   return Math.min(v.proxy.drainGraceMs, Math.max(0, graceMs - 2000));
 }
 
+/**
+ * The app containers' probes, and those of the pod's own native sidecars (init containers
+ * with restartPolicy Always), go through the proxy. The sidecars' only when the proxy is a
+ * native sidecar too: it then starts before them. A classic proxy starts after every init
+ * container, so a sidecar's startup probe sent to it could never pass.
+ */
+function podProbes(apps: Container[], inits: Container[], s: Settings, v: Values): { containers: Container[]; initContainers: Container[]; appProbes: AppProbes } {
+  if (!v.proxy.rewriteAppProbes) return { containers: apps, initContainers: inits, appProbes: {} };
+  const a = rewriteProbes(apps, v.proxy.ports.admin);
+  if (!s.nativeSidecar) return { containers: a.containers, initContainers: inits, appProbes: a.appProbes };
+  const i = rewriteProbes(inits, v.proxy.ports.admin, (c) => c.restartPolicy === 'Always');
+  return { containers: a.containers, initContainers: i.containers, appProbes: { ...a.appProbes, ...i.appProbes } };
+}
+
 export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): InjectResult {
   const skipped = decideSkip(pod, ns, config);
   if (skipped) return skipped;
@@ -108,7 +143,8 @@ export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): In
   const settings = resolveSettings(pod.metadata?.annotations, v);
 
   const apps = pod.spec.containers ?? [];
-  const { containers: rewritten, appProbes } = v.proxy.rewriteAppProbes ? rewriteProbes(apps, v.proxy.ports.admin) : { containers: apps, appProbes: {} };
+  const existingInit = pod.spec.initContainers ?? [];
+  const { containers: rewritten, initContainers: initRewritten, appProbes } = podProbes(apps, existingInit, settings, v);
   const init = buildInitContainer(settings, v, config.version);
   const drain = drainGrace(pod, v);
   const labels = podLabelsJson(pod.metadata?.labels);
@@ -127,13 +163,12 @@ export function injectPod(pod: Pod, ns: NamespaceInfo, config: InjectConfig): In
     // The proxy is the first container: keep `kubectl logs/exec` pointing at the app.
     annotations['kubectl.kubernetes.io/default-container'] = firstApp;
   }
-  const existingInit = pod.spec.initContainers ?? [];
   const out: Pod = {
     ...pod,
     metadata: { ...meta, annotations },
     spec: {
       ...pod.spec,
-      initContainers: settings.nativeSidecar ? [init, proxy, ...existingInit] : [init, ...existingInit],
+      initContainers: settings.nativeSidecar ? [init, proxy, ...initRewritten] : [init, ...initRewritten],
       containers: settings.nativeSidecar ? rewritten : [proxy, ...rewritten],
       volumes: [...(pod.spec.volumes ?? []), ...volumes],
     },

@@ -60,14 +60,27 @@ t.test('invalid annotation values are refused, naming the annotation and what is
     [{ 'weft.dev/include-outbound-cidrs': 'fd00::/129' }, /include-outbound-cidrs: "fd00::\/129"/],
     [{ 'weft.dev/proxy-memory': 'lots' }, /weft.dev\/proxy-memory: "lots" is invalid; allowed: a Kubernetes quantity/],
     [{ 'weft.dev/proxy-cpu': '-1' }, /weft.dev\/proxy-cpu: "-1"/],
+    [{ 'weft.dev/proxy-cpu-limit': 'fast' }, /^annotation weft.dev\/proxy-cpu-limit: "fast" is invalid; allowed: a Kubernetes quantity/],
+    [{ 'weft.dev/proxy-memory-limit': '1GB' }, /^annotation weft.dev\/proxy-memory-limit: "1GB" is invalid; allowed: a Kubernetes quantity/],
+    [{ 'weft.dev/proxy-memory': '1Gi', 'weft.dev/proxy-memory-limit': '512Mi' }, /^annotation weft.dev\/proxy-memory-limit: "512Mi" is below the memory request 1Gi \(annotation weft.dev\/proxy-memory\)/],
+    [{ 'weft.dev/proxy-cpu-limit': '50m' }, /^annotation weft.dev\/proxy-cpu-limit: "50m" is below the cpu request 100m \(values proxy.resources.requests.cpu\)/],
     [{ 'weft.dev/log-level': 'verbose' }, /weft.dev\/log-level: "verbose" is invalid; allowed: trace, debug, info, warn, error, silent/],
     [{ 'weft.dev/native-sidecar': 'no' }, /weft.dev\/native-sidecar: "no" is invalid; allowed: true, false/],
     [{ 'weft.dev/default-inbound-policy': 'block' }, /default-inbound-policy: "block" is invalid; allowed: allow, deny/],
-    [{ 'weft.dev/inject': 'yes' }, /annotation weft.dev\/inject: "yes" is invalid; allowed: enabled, disabled/],
+    [{ 'weft.dev/inject': 'yes' }, /^annotation weft.dev\/inject: "yes" is invalid; allowed: enabled, disabled$/],
   ];
   for (const [annotations, message] of bad) {
     t.throws(() => injectPod(pod({ annotations }), { name: 'shop' }, config), { code: 'WEFT_ERR_BAD_ANNOTATION', message }, JSON.stringify(annotations));
+    try {
+      injectPod(pod({ annotations }), { name: 'shop' }, config);
+    } catch (e) {
+      t.notMatch((e as Error).message, /\b(\w+) \1\b/, `no doubled word in: ${(e as Error).message}`);
+    }
   }
+  t.throws(() => injectPod(pod({ labels: { 'weft.dev/inject': 'on' } }), { name: 'shop' }, config), {
+    code: 'WEFT_ERR_BAD_ANNOTATION',
+    message: /^label weft.dev\/inject: "on" is invalid; allowed: enabled, disabled$/,
+  });
 });
 
 t.test('valid annotation values take effect', async (t) => {
@@ -76,6 +89,10 @@ t.test('valid annotation values take effect', async (t) => {
   t.match(init?.args?.join(' '), /--exclude-outbound-cidrs 10.0.0.1,2001:db8::\/32/);
   const proxy = r.injectedPod.spec.initContainers?.[1];
   t.same(proxy?.resources, { requests: { cpu: '0.5', memory: '1Gi' }, limits: { memory: '1Gi' } }, 'memory sets request and the configured limit; cpu has no limit by default');
+  const limited = (annotations: Record<string, string>) => injected(injectPod(pod({ annotations }), { name: 'shop' }, config)).injectedPod.spec.initContainers?.[1]?.resources;
+  t.same(limited({ 'weft.dev/proxy-cpu-limit': '2', 'weft.dev/proxy-memory-limit': '1Gi' }), { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '1Gi', cpu: '2' } }, 'limit annotations set the limits only');
+  t.same(limited({ 'weft.dev/proxy-memory': '300Mi', 'weft.dev/proxy-memory-limit': '0.5Gi' })?.limits, { memory: '0.5Gi' }, 'the limit annotation wins over the request copying into the limit');
+  t.same(limited({ 'weft.dev/proxy-cpu': '1500m', 'weft.dev/proxy-cpu-limit': '1.5' }), { requests: { cpu: '1500m', memory: '64Mi' }, limits: { memory: '256Mi', cpu: '1.5' } }, 'equal request and limit in other units');
 });
 
 t.test('mode privileges: TPROXY proxy is uid 0 gid 1337 with NET_ADMIN only; eBPF proxy is 1337 and has none', async (t) => {
@@ -86,7 +103,7 @@ t.test('mode privileges: TPROXY proxy is uid 0 gid 1337 with NET_ADMIN only; eBP
   const eb = injected(injectPod(pod({ annotations: { intercept: 'ebpf' } }), { name: 'shop' }, config)).injectedPod.spec.initContainers ?? [];
   t.match(eb[1]?.securityContext, { runAsUser: 1337, runAsGroup: 1337, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
   t.notOk(eb[1]?.securityContext?.capabilities?.add, 'the eBPF proxy adds no capability');
-  t.same(eb[0]?.securityContext?.capabilities, { drop: ['ALL'], add: ['BPF', 'NET_ADMIN', 'SYS_ADMIN'] });
+  t.same(eb[0]?.securityContext?.capabilities, { drop: ['ALL'], add: ['BPF', 'NET_ADMIN'] }, 'least privilege: what attaching needs (e2e/inject.test.ts)');
   t.same(eb[0]?.env, [{ name: 'WEFT_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } }]);
 });
 
@@ -132,4 +149,38 @@ t.test('skip events name the pod and the reason', async (t) => {
   if (!isSkip(r)) return t.fail('expected skip');
   const e = skipEvent(pod(), 'shop', r);
   t.match(e, { kind: 'Event', type: 'Warning', reason: 'WeftInjectionSkipped', involvedObject: { kind: 'Pod', name: 'p', namespace: 'shop' }, message: /host-network/ });
+});
+
+t.test('a pod with only generateName (a Deployment pod at admission): the Event goes to its owner', async (t) => {
+  const owner = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8', uid: '0b6e4c4a-1f1e-4c55-9d4e-3f0c1d2e3a4b', controller: true, blockOwnerDeletion: true };
+  const p: Pod = { ...pod({ spec: { hostNetwork: true } }), metadata: { generateName: 'web-7d9f8-', namespace: 'shop', ownerReferences: [owner] } };
+  const r = injectPod(p, { name: 'shop' }, config);
+  if (!isSkip(r)) return t.fail('expected skip');
+  const e = skipEvent(p, 'shop', r);
+  t.same(e.involvedObject, { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8', namespace: 'shop', uid: owner.uid });
+  t.match(e.message, /^weft did not inject the proxy into a new pod web-7d9f8-… of ReplicaSet web-7d9f8 \(host-network\)/);
+  t.equal(e.metadata.generateName, 'web-7d9f8.weft-');
+
+  const orphan: Pod = { ...p, metadata: { generateName: 'solo-', namespace: 'shop' } };
+  const o = skipEvent(orphan, 'shop', r);
+  t.same(o.involvedObject, { apiVersion: 'v1', kind: 'Pod', namespace: 'shop' }, 'no owner: the Pod, without inventing a name');
+  t.match(o.message, /into a new pod solo-…/);
+
+  const named = skipEvent({ ...p, metadata: { ...p.metadata, name: 'web-7d9f8-abcde' } }, 'shop', r);
+  t.match(named.involvedObject, { kind: 'Pod', name: 'web-7d9f8-abcde' }, 'a pod with a name is itself the object');
+});
+
+t.test('conflict skips name the configured ports and ids, not the defaults', async (t) => {
+  const values = defaultValues();
+  const custom: InjectConfig = { ...config, values: { ...values, proxy: { ...values.proxy, uid: 2102, gid: 2103, ports: { ...values.proxy.ports, admin: 16020 } } } };
+  const port = injectPod(pod({ spec: { containers: [{ name: 'a', ports: [{ containerPort: 16020 }] }] } }), { name: 'shop' }, custom);
+  t.ok(isSkip(port) && port.skip === 'port-conflict');
+  if (isSkip(port)) {
+    t.match(port.message, /container a uses port 16020 \(the proxy's ports: 15001, 15006, 15008, 15021, 16020\)/);
+    t.notMatch(port.message, /15020/, 'the default admin port, not in force, is not named');
+  }
+  t.notOk(isSkip(injectPod(pod({ spec: { containers: [{ name: 'a', ports: [{ containerPort: 15020 }] }] } }), { name: 'shop' }, custom)), '15020 is free when admin moved');
+  const uid = injectPod(pod({ spec: { securityContext: { runAsUser: 2102 } } }), { name: 'shop' }, custom);
+  t.ok(isSkip(uid) && uid.skip === 'uid-conflict' && /runs as uid 2102 \(the proxy's uid\)/.test(uid.message), isSkip(uid) ? uid.message : 'injected');
+  t.notMatch(isSkip(uid) ? uid.message : '', /1337/);
 });

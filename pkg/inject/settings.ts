@@ -9,6 +9,7 @@ import {
   parseMode,
   parsePorts,
   parseQuantity,
+  quantityValue,
 } from '../api/annotations.js';
 import type { ResourceRequirements } from '../api/k8s-types.js';
 import type { InterceptMode, Values } from '../api/values.js';
@@ -51,19 +52,34 @@ export function resourceList(r: { cpu?: string | undefined; memory?: string | un
   return out;
 }
 
-/** Annotations set the request, and the limit too where values configure one (so request ≤ limit holds). */
+/**
+ * `weft.dev/proxy-cpu`/`-memory` set the request, and the limit too where values configure
+ * one (so request ≤ limit holds); `weft.dev/proxy-cpu-limit`/`-memory-limit` set the limit.
+ * A request above its limit is refused here, naming the annotation, rather than by the API
+ * server's pod validation after admission.
+ */
 function proxyResources(ann: Record<string, string>, v: Values): ResourceRequirements {
   const requests = resourceList(v.proxy.resources.requests);
   const limits = resourceList(v.proxy.resources.limits);
-  for (const [key, res] of [
-    [A.proxyCpu, 'cpu'],
-    [A.proxyMemory, 'memory'],
+  for (const [key, limitKey, res] of [
+    [A.proxyCpu, A.proxyCpuLimit, 'cpu'],
+    [A.proxyMemory, A.proxyMemoryLimit, 'memory'],
   ] as const) {
     const raw = pick(ann, key);
-    if (raw === undefined) continue;
-    const q = parseQuantity(key, raw);
-    requests[res] = q;
-    if (limits[res] !== undefined) limits[res] = q;
+    if (raw !== undefined) {
+      const q = parseQuantity(key, raw);
+      requests[res] = q;
+      if (limits[res] !== undefined) limits[res] = q;
+    }
+    const rawLimit = pick(ann, limitKey);
+    if (rawLimit === undefined) continue;
+    const limit = parseQuantity(limitKey, rawLimit);
+    const request = requests[res];
+    if (request !== undefined && quantityValue(request) > quantityValue(limit)) {
+      const from = raw !== undefined ? `annotation ${key}` : `values proxy.resources.requests.${res}`;
+      throw new WeftError(ErrorCodes.BAD_ANNOTATION, `annotation ${limitKey}: "${rawLimit}" is below the ${res} request ${request} (${from}); allowed: a quantity ≥ the request`, { field: limitKey });
+    }
+    limits[res] = limit;
   }
   return { ...(Object.keys(requests).length ? { requests } : {}), ...(Object.keys(limits).length ? { limits } : {}) };
 }
@@ -81,9 +97,8 @@ export function resolveSettings(annotations: Record<string, string> | undefined,
   const logRaw = pick(ann, A.logLevel);
   const nativeRaw = pick(ann, A.nativeSidecar);
   const policyRaw = pick(ann, A.defaultInboundPolicy);
-  // Values lists are validated here too, so a bad CIDR in values fails like an annotation.
-  const valuesCidrs = (name: string, list: string[], star = false) => (list.length ? parseCidrs(`values init.${name}`, list.join(','), star) : []);
-  const includes = cidrs(A.includeOutboundCidrs, valuesCidrs('includeOutboundCidrs', v.init.includeOutboundCidrs, true), true);
+  // Values lists were validated when the values were loaded (ValuesSchema).
+  const includes = cidrs(A.includeOutboundCidrs, v.init.includeOutboundCidrs, true);
   return {
     mode: resolveMode(ann, v.interception.defaultMode),
     nativeSidecar: nativeRaw === undefined ? v.proxy.nativeSidecar : parseBool(A.nativeSidecar, nativeRaw),
@@ -92,7 +107,7 @@ export function resolveSettings(annotations: Record<string, string> | undefined,
     opaquePorts: ports(A.opaquePorts, v.proxy.opaquePorts),
     excludeInboundPorts: ports(A.excludeInboundPorts, v.init.excludeInboundPorts),
     excludeOutboundPorts: ports(A.excludeOutboundPorts, v.init.excludeOutboundPorts),
-    excludeOutboundCidrs: cidrs(A.excludeOutboundCidrs, valuesCidrs('excludeOutboundCidrs', v.init.excludeOutboundCidrs)),
+    excludeOutboundCidrs: cidrs(A.excludeOutboundCidrs, v.init.excludeOutboundCidrs),
     includeOutboundCidrs: includes.length === 1 && includes[0] === '*' ? [] : includes,
     proxyResources: proxyResources(ann, v),
   };

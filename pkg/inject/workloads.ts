@@ -5,7 +5,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import type { Pod } from '../api/k8s-types.js';
 import { parsePod } from '../api/pod-schema.js';
 import { ErrorCodes, WeftError } from '../errors/index.js';
-import { injectPod, isSkip, type InjectConfig, type NamespaceInfo } from './index.js';
+import { clusterOptInGap, injectPod, isSkip, type InjectConfig, type NamespaceInfo } from './index.js';
 import type { Skip } from './skip.js';
 
 const TEMPLATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job']);
@@ -22,6 +22,19 @@ export interface OfflineReport {
   where: string;
   injected: boolean;
   skip?: Skip;
+  /** Injected here, but a cluster would not inject it (clusterOptInGap). */
+  warning?: string;
+  /** Not injected and not skipped: an object with a pod template of a kind weft does not know. */
+  note?: string;
+}
+
+const KNOWN_KINDS = `Pod, ${[...TEMPLATE_KINDS].join(', ')}, CronJob, List`;
+
+/** Where an object of an unknown kind keeps a pod template (Argo Rollout, PodTemplate, …). */
+function podTemplatePath(obj: Obj): string | undefined {
+  if (isObj(obj.spec) && isObj(obj.spec.template) && isObj(obj.spec.template.spec)) return 'spec.template';
+  if (isObj(obj.template) && isObj(obj.template.spec)) return 'template';
+  return undefined;
 }
 
 type Obj = Record<string, unknown>;
@@ -53,7 +66,8 @@ function injectObject(obj: Obj, opts: OfflineOptions, reports: OfflineReport[], 
       reports.push({ where: label, injected: false, skip: r });
       return false;
     }
-    reports.push({ where: label, injected: true });
+    const warning = clusterOptInGap(pod, ns, opts.config.values.webhook.namespaceSelectorLabel);
+    reports.push({ where: label, injected: true, ...(warning === undefined ? {} : { warning }) });
     if (key === '') Object.assign(holder, r.injectedPod);
     else holder[key] = { ...(holder[key] as Obj), metadata: r.injectedPod.metadata, spec: r.injectedPod.spec };
     return true;
@@ -77,6 +91,11 @@ function injectObject(obj: Obj, opts: OfflineOptions, reports: OfflineReport[], 
     if (!jobSpec) throw new WeftError(ErrorCodes.BAD_INPUT, `${where}: spec.jobTemplate.spec is missing`, { field: `${where}.spec.jobTemplate` });
     return apply(jobSpec, 'template', podOf(jobSpec.template, `${where} spec.jobTemplate.spec.template`), where);
   }
+  const template = podTemplatePath(obj);
+  if (template !== undefined) {
+    const api = typeof obj.apiVersion === 'string' ? obj.apiVersion : 'no apiVersion';
+    reports.push({ where, injected: false, note: `passed through unchanged: it has a pod template (${template}) but weft inject knows only ${KNOWN_KINDS} (this is ${kind || 'no kind'}, ${api}); in a cluster the webhook still injects the pods it creates, if they opt in` });
+  }
   return false;
 }
 
@@ -91,7 +110,9 @@ export function injectYaml(text: string, opts: OfflineOptions): { output: string
     if (err) throw new WeftError(ErrorCodes.BAD_INPUT, `document ${i + 1}: not valid YAML: ${err.message.split('\n')[0] ?? ''}`, { field: `document ${i + 1}` });
     const js: unknown = doc.toJS();
     if (js === null || js === undefined) return;
-    if (isObj(js) && injectObject(js, opts, reports, docs.length > 1 ? `document ${i + 1} ` : '')) out.push(stringify(js));
+    // kubectl reads YAML 1.1, where unquoted yes/no/on/off/y/n are booleans and 0755 is a
+    // number: stringify as 1.1 quotes every string such a reader would take for another type.
+    if (isObj(js) && injectObject(js, opts, reports, docs.length > 1 ? `document ${i + 1} ` : '')) out.push(stringify(js, { version: '1.1' }));
     else out.push(doc.toString({ directives: false }).replace(/^---\n/, ''));
   });
   return { output: out.map((d) => (d.endsWith('\n') ? d : `${d}\n`)).join('---\n'), reports };

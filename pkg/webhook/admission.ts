@@ -81,7 +81,9 @@ export function review(body: unknown, config: InjectConfig): AdmissionOutcome {
   try {
     const r = injectPod(pod, { name: ns }, config);
     if (isSkip(r)) {
-      return { httpStatus: 200, body: answer({ uid, allowed: true }), result: 'skipped', reason: r.skip, ns, pod: podName, message: r.message, event: skipEvent(pod, ns, r) };
+      // A dryRun review must have no side effects (the webhook declares NoneOnDryRun).
+      const event = req.dryRun === true ? {} : { event: skipEvent(pod, ns, r) };
+      return { httpStatus: 200, body: answer({ uid, allowed: true }), result: 'skipped', reason: r.skip, ns, pod: podName, message: r.message, ...event };
     }
     const patch = Buffer.from(JSON.stringify(r.patch)).toString('base64');
     return { httpStatus: 200, body: answer({ uid, allowed: true, patchType: 'JSONPatch', patch }), result: 'injected', reason: '', ns, pod: podName, message: r.marker };

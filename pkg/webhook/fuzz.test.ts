@@ -2,6 +2,7 @@
 // generated bodies (mutated kube-apiserver reviews, random annotation values, broken JSON,
 // odd content types) through the full fastify pipeline, then a real HTTPS request still works.
 import { rmSync } from 'node:fs';
+import { Agent, request as httpsRequest } from 'node:https';
 import t from 'tap';
 import { defaultValues } from '../api/values.js';
 import { createLogger } from '../log/index.js';
@@ -23,7 +24,7 @@ const rand = rng(0x5eed);
 const int = (n: number) => Math.floor(rand() * n);
 const pickOne = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
 
-const ANNOTATIONS = ['intercept', 'weft.dev/intercept', 'weft.dev/inject', 'weft.dev/exclude-inbound-ports', 'weft.dev/exclude-outbound-ports', 'weft.dev/exclude-outbound-cidrs', 'weft.dev/include-outbound-cidrs', 'weft.dev/proxy-cpu', 'weft.dev/proxy-memory', 'weft.dev/log-level', 'weft.dev/opaque-ports', 'weft.dev/native-sidecar', 'weft.dev/default-inbound-policy', 'weft.dev/injected'];
+const ANNOTATIONS = ['intercept', 'weft.dev/intercept', 'weft.dev/inject', 'weft.dev/exclude-inbound-ports', 'weft.dev/exclude-outbound-ports', 'weft.dev/exclude-outbound-cidrs', 'weft.dev/include-outbound-cidrs', 'weft.dev/proxy-cpu', 'weft.dev/proxy-memory', 'weft.dev/proxy-cpu-limit', 'weft.dev/proxy-memory-limit', 'weft.dev/log-level', 'weft.dev/opaque-ports', 'weft.dev/native-sidecar', 'weft.dev/default-inbound-policy', 'weft.dev/injected'];
 const STRINGS = ['', ' ', 'ebpf', 'tproxy', 'ebpff', '70000', '0', '-1', '1e3', '10.0.0.0/33', '::/0', '*', 'lots', '100m', 'true', 'enabled', 'disabled', '🙂', 'a,b,,c', '1,2,3', '__proto__', 'x'.repeat(5000)];
 
 function randomValue(depth = 0): unknown {
@@ -116,9 +117,19 @@ if (!haveOpenssl()) {
     await app.listen({ port: 0, host: '127.0.0.1' });
     t.teardown(() => app.close());
     const statuses = new Map<number, number>();
+    const port = (app.server.address() as { port: number }).port;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pair.cert });
+    t.teardown(() => agent.destroy());
+    let compared = 0;
     for (let i = 0; i < 3000; i++) {
       const { payload, contentType } = body();
       const res = await app.inject({ method: 'POST', url: '/inject', payload, headers: contentType ? { 'content-type': contentType } : {} });
+      if (i < 600) {
+        // Over a real socket a JSON body takes the fast path: it must answer exactly like the route.
+        const wire = await post(port, '/inject', payload, { agent, contentType });
+        compared++;
+        if (wire.status !== res.statusCode || (res.statusCode !== 415 && wire.body !== res.body)) t.fail(`fast path and route differ for ${payload.slice(0, 200)}: ${wire.status} ${wire.body.slice(0, 200)} vs ${res.statusCode} ${res.body.slice(0, 200)}`);
+      }
       statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
       if (![200, 400, 413, 415].includes(res.statusCode)) t.fail(`status ${res.statusCode} for ${payload.slice(0, 200)}: ${res.body.slice(0, 200)}`);
       if (res.statusCode === 200) {
@@ -130,6 +141,22 @@ if (!haveOpenssl()) {
     t.ok((statuses.get(200) ?? 0) > 100 && (statuses.get(400) ?? 0) > 100, `statuses: ${JSON.stringify([...statuses])}`);
     const big = await app.inject({ method: 'POST', url: '/inject', payload: JSON.stringify(podReview('big', { spec: { containers: [{ name: 'x'.repeat(70_000) }] } })), headers: { 'content-type': 'application/json' } });
     t.equal(big.statusCode, 413, 'a body over the limit is refused with 413');
+    t.equal(compared, 600, 'the first 600 bodies were also sent over HTTPS, with the same answers');
+    const bigWire = await post(port, '/inject', JSON.stringify(podReview('big', { spec: { containers: [{ name: 'x'.repeat(70_000) }] } })), { ca: pair.cert });
+    t.equal(bigWire.status, 413, 'and over HTTPS too');
+    // Streamed (chunked, no Content-Length): the limit is found while reading, the 413 still arrives.
+    const streamed = await new Promise<number>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'transfer-encoding': 'chunked' };
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/inject', method: 'POST', ca: pair.cert, servername: 'fuzz', headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      // One byte over, in one write: the server has read it all when it answers, so closing
+      // the connection resets nothing the answer depends on.
+      req.end('x'.repeat(64 * 1024 + 1));
+    });
+    t.equal(streamed, 413, 'a streamed body over the limit gets its 413');
     const ok = await post((app.server.address() as { port: number }).port, '/inject', JSON.stringify(podReview('still-alive', deploymentPod())), { ca: pair.cert });
     t.equal(ok.status, 200, 'still serving over HTTPS afterwards');
     t.match(JSON.parse(ok.body), { response: { uid: 'still-alive', allowed: true, patchType: 'JSONPatch' } });

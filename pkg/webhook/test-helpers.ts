@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { request, Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
 export function haveOpenssl(): boolean {
@@ -27,7 +28,9 @@ export function makeCert(dir: string, cn: string): { cert: string; key: string }
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 
-export const tempDir = (tag: string) => mkdtempSync(join(tmpdir(), `wfin-${tag}-`));
+// Not "wfin-": that is the prefix of the e2e sandbox suite, whose leftover check and stale
+// sweep would take these directories for its own when both run at once.
+export const tempDir = (tag: string) => mkdtempSync(join(tmpdir(), `wfwh-${tag}-`));
 
 /** An AdmissionReview for a Pod CREATE, shaped like kube-apiserver 1.30 sends it. */
 export function podReview(uid: string, pod: Record<string, unknown>, namespace = 'shop'): Record<string, unknown> {
@@ -99,6 +102,7 @@ export interface HttpsAnswer {
   status: number;
   body: string;
   socket: TLSSocket;
+  headers: IncomingHttpHeaders;
 }
 
 export function post(port: number, path: string, body: string | Buffer, opts: { agent?: Agent; ca?: string; contentType?: string } = {}): Promise<HttpsAnswer> {
@@ -109,7 +113,8 @@ export function post(port: number, path: string, body: string | Buffer, opts: { 
         port,
         path,
         method: 'POST',
-        headers: { 'content-type': opts.contentType ?? 'application/json', 'content-length': Buffer.byteLength(body) },
+        // contentType '': no Content-Type header at all.
+        headers: { ...(opts.contentType === '' ? {} : { 'content-type': opts.contentType ?? 'application/json' }), 'content-length': Buffer.byteLength(body) },
         ...(opts.agent ? { agent: opts.agent } : { rejectUnauthorized: false }),
         ...(opts.ca ? { ca: opts.ca } : {}),
       },
@@ -117,7 +122,7 @@ export function post(port: number, path: string, body: string | Buffer, opts: { 
         const socket = res.socket as TLSSocket;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), socket }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), socket, headers: res.headers }));
       },
     );
     req.on('error', reject);

@@ -67,7 +67,17 @@ if (!haveOpenssl()) {
     (pod.spec as Record<string, unknown>).hostNetwork = true;
     const r = parse((await send(podReview('u-host', pod))).body).response;
     t.same(r, { uid: 'u-host', allowed: true });
-    t.match(events.at(-1), { kind: 'Event', reason: 'WeftInjectionSkipped', message: /host-network/ });
+    t.match(events.at(-1), {
+      kind: 'Event',
+      reason: 'WeftInjectionSkipped',
+      message: /host-network/,
+      involvedObject: { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c8f6d', uid: 'f0e1', namespace: 'shop' },
+    });
+    const before = events.length;
+    const dry = podReview('u-dry', pod) as { request: Record<string, unknown> };
+    dry.request.dryRun = true;
+    t.same(parse((await send(dry)).body).response, { uid: 'u-dry', allowed: true }, 'a dryRun review gets the same answer');
+    t.equal(events.length, before, 'but records no Event (the webhook declares sideEffects: NoneOnDryRun)');
     const sys = parse((await send(podReview('u-sys', deploymentPod('kube-system'), 'kube-system'))).body).response;
     t.same(sys, { uid: 'u-sys', allowed: true });
   });
@@ -101,6 +111,8 @@ if (!haveOpenssl()) {
     const cases: [string | Buffer, RegExp][] = [
       ['{"apiVersion":', /malformed AdmissionReview: body is not valid JSON/],
       ['[]', /malformed AdmissionReview/],
+      ['{"apiVersion":"admission.k8s.io/v1","__proto__":{"polluted":true}}', /malformed AdmissionReview: body is not valid JSON: it has a "__proto__" key/],
+      ['{"request":{"constructor":{"prototype":{"x":1}}}}', /it has a "constructor.prototype" key/],
       [JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }), /apiVersion: must be admission.k8s.io\/v1/],
       [JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /request: must be an object/],
       [JSON.stringify(podReview('', deploymentPod())), /request.uid: must not be empty/],
@@ -122,7 +134,7 @@ if (!haveOpenssl()) {
     const admin = buildAdminApp({ registry: metrics.registry, isReady: () => true, logger: createLogger('test', 'silent') });
     const text = (await admin.inject({ url: '/metrics' })).body;
     t.match(text, /weft_injector_admission_reviews_total\{result="injected",reason=""\} [1-9]/);
-    t.match(text, /weft_injector_admission_reviews_total\{result="skipped",reason="host-network"\} 1/);
+    t.match(text, /weft_injector_admission_reviews_total\{result="skipped",reason="host-network"\} 2/, 'the dryRun review counts too');
     t.match(text, /weft_injector_admission_reviews_total\{result="refused",reason="weft.dev\/proxy-memory"\} 1/);
     t.match(text, /weft_injector_admission_reviews_total\{result="error",reason="malformed"\} [1-9]/);
     t.match(text, /weft_injector_admission_review_duration_seconds_count\{result="injected"\} [1-9]/);
