@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { Netns, has, missingPrerequisite, sh, snapshot } from './netns.js';
+import { Netns, has, imageToolset, missingPrerequisite, sh, snapshot } from './netns.js';
 
 const skip = missingPrerequisite();
 
@@ -17,8 +17,14 @@ function withNetns(t: Test, tag: string): Netns {
 const backends = (['nft', 'legacy'] as const).filter((b) => has(`iptables-${b}-restore`) && has(`ip6tables-${b}-restore`));
 
 for (const backend of backends) {
-  t.test(`apply, re-run and cleanup (${backend})`, { skip: skip ?? false }, async (t) => {
+  t.test(`apply, re-run and cleanup with the image's tools (${backend})`, { skip: skip ?? false }, async (t) => {
     const ns = withNetns(t, 'rules');
+    // Only what the image carries: iptables and iproute2, no nft.
+    const image = imageToolset();
+    t.teardown(image.dispose);
+    t.notOk(has(`${image.path}/nft`), 'the toolset has no nft, like the image');
+    const env = { ...process.env, PATH: image.path };
+    const weft = (args: string[]) => ns.weft(args, env);
     // The legacy tables of a namespace appear on first use and never go; use them first so
     // "before" already has them (iptables-nft's empty table weft removes on cleanup).
     if (backend === 'legacy') {
@@ -28,10 +34,10 @@ for (const backend of backends) {
     const before = snapshot(ns, backend);
     const args = ['init', '--mode', 'tproxy', '--ipv6', 'on', '--iptables-backend', backend, '--exclude-outbound-cidrs', '10.9.0.0/16,fd09::/32'];
 
-    const first = ns.weft(args);
+    const first = weft(args);
     t.equal(first.code, 0, `first run: ${first.stderr}`);
     const applied = snapshot(ns, backend);
-    const [v4, v6] = applied.split('\n----\n');
+    const [, v4, v6] = applied.split('\n----\n');
     for (const [fam, save] of [['IPv4', v4], ['IPv6', v6]] as const) {
       t.match(save, /^:WEFT_PREROUTING /m, `${fam}: weft chains exist`);
       t.equal(save?.match(/^-A PREROUTING .*-j WEFT_PREROUTING$/gm)?.length, 1, `${fam}: one PREROUTING jump`);
@@ -44,15 +50,15 @@ for (const backend of backends) {
     t.match(applied, /fwmark 0x539\/0x539 lookup 133/);
     t.match(applied, /local default dev lo table 133/);
 
-    const again = ns.weft(args);
+    const again = weft(args);
     t.equal(again.code, 0, `re-run: ${again.stderr}`);
     t.equal(snapshot(ns, backend), applied, 're-run leaves iptables-save, ip rule and routes identical');
 
-    const clean = ns.weft(['init', '--cleanup', '--iptables-backend', backend]);
+    const clean = weft(['init', '--cleanup', '--iptables-backend', backend]);
     t.equal(clean.code, 0, `cleanup: ${clean.stderr}`);
     t.equal(snapshot(ns, backend), before, 'cleanup leaves everything byte-identical to before');
 
-    const cleanAgain = ns.weft(['init', '--cleanup', '--iptables-backend', backend]);
+    const cleanAgain = weft(['init', '--cleanup', '--iptables-backend', backend]);
     t.equal(cleanAgain.code, 0, 'cleanup of nothing is fine');
     t.equal(snapshot(ns, backend), before);
   });

@@ -83,3 +83,23 @@ t.test('cleanup removes what is there and skips what is not', async (t) => {
   t.ok(calls.includes('ip -4 route del local 0.0.0.0/0 dev lo table 133'));
   t.notOk(calls.some((c) => c.startsWith('ip -4 rule del')));
 });
+
+t.test('an nft mangle table left empty by cleanup is deleted with iptables-nft-restore, not nft', async (t) => {
+  const calls: string[] = [];
+  let saves = 0;
+  const run = (argv: readonly string[], input?: string): RunResult => {
+    calls.push(`${argv.join(' ')}${input ? ` <<${input.replaceAll('\n', '|')}` : ''}`);
+    if (argv[0] === 'iptables-nft-save') {
+      saves++;
+      // 1: weft's rules; 2: after removing them, an empty table; 3: after the replace, gone.
+      if (saves === 1) return ok('*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:WEFT_OUTPUT - [0:0]\n-A OUTPUT -m comment --comment "weft/jump-output" -j WEFT_OUTPUT\nCOMMIT\n');
+      if (saves === 2) return ok('*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
+      return ok('');
+    }
+    return argv[0]?.startsWith('ip6') ? { code: 1, stdout: '', stderr: 'no ipv6' } : ok();
+  };
+  const removed = cleanupPlan(plan, iptablesTools('nft'), [4, 6], run);
+  t.ok(removed.includes('empty IPv4 mangle table'), removed.join(', '));
+  t.ok(calls.includes('iptables-nft-restore <<*mangle|COMMIT|'), 'a replacing restore of an empty *mangle');
+  t.notOk(calls.some((c) => c.startsWith('nft ')), 'the nft tool is never run (the image has none)');
+});

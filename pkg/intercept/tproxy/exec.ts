@@ -35,6 +35,8 @@ export interface IptablesTools {
   backend: Backend;
   save: (f: Family) => string[];
   restore: (f: Family) => string[];
+  /** A restore that replaces each table it names (no --noflush). */
+  replace: (f: Family) => string[];
 }
 
 export function iptablesTools(backend: Backend): IptablesTools {
@@ -44,6 +46,7 @@ export function iptablesTools(backend: Backend): IptablesTools {
     // Not `-t mangle`: with iptables-nft that creates the table when it is absent.
     save: (f) => [bin(f, 'save')],
     restore: (f) => [bin(f, 'restore'), '--noflush'],
+    replace: (f) => [bin(f, 'restore')],
   };
 }
 
@@ -94,12 +97,18 @@ const isPresent = (s: IpStep, out: string): boolean => out.split('\n').some((l) 
 
 /**
  * iptables-nft creates the mangle table on first use; when nothing but weft was in it, it goes
- * too (best effort: needs the nft tool), so the pod's ruleset reads as it did before weft.
+ * too, so the pod's ruleset reads as it did before weft. A replacing restore of an empty
+ * `*mangle` does it: iptables-nft implements a table flush as deleting the table (its
+ * built-in chains come back on next use). Only the iptables tools are needed, not `nft`,
+ * which the image does not carry.
  */
 function dropEmptyNftMangle(run: Runner, tools: IptablesTools, f: Family): boolean {
   if (tools.backend !== 'nft') return false;
   const after = run(tools.save(f));
-  return after.code === 0 && isEmptyMangle(after.stdout) && run(['nft', 'delete', 'table', f === 4 ? 'ip' : 'ip6', 'mangle']).code === 0;
+  if (after.code !== 0 || !isEmptyMangle(after.stdout)) return false;
+  if (run(tools.replace(f), '*mangle\nCOMMIT\n').code !== 0) return false;
+  const check = run(tools.save(f));
+  return check.code === 0 && !/^\*mangle$/m.test(check.stdout);
 }
 
 interface Applied {
