@@ -27,7 +27,26 @@ t.test('lists, hex marks and env vars', async (t) => {
   t.same(c.excludeOutboundCidrs, ['10.0.0.1/32', 'fd00::/8']);
   t.same(c.includeOutboundCidrs, ['10.0.0.0/8']);
   t.equal(c.routeTable, 200);
-  t.same(parseInitFlags(['--include-outbound-cidrs', ''], {})!.includeOutboundCidrs, [], 'empty: intercept no destination');
+  t.equal(parseInitFlags(['--include-outbound-cidrs', ''], {})!.includeOutboundCidrs, null, 'empty means all, as in the chart and the injector');
+  t.equal(parseInitFlags(['--include-outbound-cidrs', ' * '], {})!.includeOutboundCidrs, null);
+  t.equal(parseInitFlags([], {})!.proxyMark, 0, 'no proxy mark by default');
+  t.equal(parseInitFlags(['--proxy-mark', '0x10'], {})!.proxyMark, 16);
+});
+
+t.test('a flag of the other mode is refused, naming the flag and its mode', async (t) => {
+  const refused: [string[], RegExp][] = [
+    [['--mode', 'tproxy', '--cgroup', '/x'], /--cgroup applies to --mode ebpf only; this is --mode tproxy/],
+    [['--cgroup-root=/x'], /--cgroup-root applies to --mode ebpf only; this is --mode tproxy/],
+    [['--bpffs', '/x'], /--bpffs applies to --mode ebpf only/],
+    [['--pod-uid', 'u1'], /--pod-uid applies to --mode ebpf only/],
+    [['--mode', 'ebpf', '--mark', '5'], /--mark applies to --mode tproxy only; this is --mode ebpf/],
+    [['--mode', 'ebpf', '--route-table', '5'], /--route-table applies to --mode tproxy only/],
+    [['--mode', 'ebpf', '--iptables-backend', 'nft'], /--iptables-backend applies to --mode tproxy only/],
+    [['--mode', 'ebpf', '--proxy-mark', '5'], /--proxy-mark applies to --mode tproxy only/],
+  ];
+  for (const [argv, message] of refused) t.throws(() => parseInitFlags(argv, {}), { code: 'WEFT_ERR_BAD_FLAG', message }, argv.join(' '));
+  t.equal(parseInitFlags([], { WEFT_POD_UID: 'u1' })!.mode, 'tproxy', 'an env var of the other mode is ambient: ignored');
+  t.equal(parseInitFlags(['--mode', 'ebpf', '--cgroup', '/x'], {})!.cgroup, '/x');
 });
 
 t.test('bad flags name the flag and what is allowed', async (t) => {
@@ -36,6 +55,9 @@ t.test('bad flags name the flag and what is allowed', async (t) => {
     [['--exclude-outbound-ports', '80,70000'], /--exclude-outbound-ports .*must be 1-65535/],
     [['--exclude-outbound-cidrs', '10.0.0.0/33'], /--exclude-outbound-cidrs .*"10\.0\.0\.0\/33" is not a CIDR/],
     [['--include-outbound-cidrs', 'fd00::/129'], /--include-outbound-cidrs .*"fd00::\/129" is not a CIDR/],
+    [['--include-outbound-cidrs', '*,10.0.0.0/8'], /--include-outbound-cidrs \(WEFT_INCLUDE_OUTBOUND_CIDRS\): "\*" \(every destination\) must be alone, not in a list; got "\*,10\.0\.0\.0\/8"/],
+    [['--proxy-mark', '0x539'], /--proxy-mark .*must differ from --mark \(0x539\)/],
+    [['--proxy-mark=-1'], /--proxy-mark .*allowed: 0-4294967295/],
     [['--mode', 'ebpff'], /--mode \(WEFT_MODE\): "ebpff" is not a mode; allowed: tproxy, ebpf/],
     [['--ipv6', 'maybe'], /--ipv6 .*allowed: auto, on, off/],
     [['--iptables-backend', 'xt'], /--iptables-backend .*allowed: auto, nft, legacy/],

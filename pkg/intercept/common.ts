@@ -54,23 +54,30 @@ const cidrList = () =>
     ),
   );
 
-/** `*` (the default) means every destination: null. An empty string means none: []. */
+/**
+ * `*` (the default) and an empty list both mean every destination: null — as the chart value
+ * (`init.includeOutboundCidrs: []`) and the injector (which passes nothing then) mean it. To
+ * intercept no outbound destination, exclude them: `--exclude-outbound-cidrs 0.0.0.0/0,::/0`.
+ */
 const includeCidrs = () =>
-  z.preprocess((v) => {
+  z.preprocess((v, ctx) => {
     const list = trimmed(splitList(v));
-    return Array.isArray(list) && list.length === 1 && list[0] === '*' ? null : list;
+    if (!Array.isArray(list)) return list;
+    if (list.length === 0 || (list.length === 1 && list[0] === '*')) return null;
+    if (list.includes('*')) ctx.addIssue({ code: 'custom', message: `"*" (every destination) must be alone, not in a list; got "${list.join(',')}"` });
+    return list.filter((c) => c !== '*');
   }, cidrList().nullable());
 
-/** Decimal or 0x-hex unsigned 32-bit number, > 0. */
-const u32 = (what: string, reserved: readonly number[] = []) =>
+/** Decimal or 0x-hex unsigned 32-bit number, >= min (1 unless said). */
+const u32 = (what: string, reserved: readonly number[] = [], min = 1) =>
   z
     .union([z.number(), z.string()])
     .transform((v, ctx) => {
       const s = String(v).trim();
       const n = /^0x[0-9a-f]+$/i.test(s) ? Number.parseInt(s, 16) : /^\d+$/.test(s) ? Number(s) : Number.NaN;
-      if (!Number.isSafeInteger(n) || n < 1 || n > 0xffffffff || reserved.includes(n)) {
+      if (!Number.isSafeInteger(n) || n < min || n > 0xffffffff || reserved.includes(n)) {
         const res = reserved.length ? ` except ${reserved.join(', ')}` : '';
-        ctx.addIssue({ code: 'custom', message: `"${s}" is not a valid ${what}; allowed: 1-4294967295 (decimal or 0x hex)${res}` });
+        ctx.addIssue({ code: 'custom', message: `"${s}" is not a valid ${what}; allowed: ${min}-4294967295 (decimal or 0x hex)${res}` });
         return z.NEVER;
       }
       return n;
@@ -95,6 +102,7 @@ export const initSchema = z
     // tproxy only
     mark: u32('fwmark').default(0x539),
     routeTable: u32('route table', [253, 254, 255]).default(133),
+    proxyMark: u32('fwmark', [], 0).default(0),
     iptablesBackend: z
       .enum(IPTABLES_BACKENDS, { error: (i) => `"${String(i.input)}" is not allowed; allowed: ${IPTABLES_BACKENDS.join(', ')}` })
       .default('auto'),
@@ -109,10 +117,32 @@ export const initSchema = z
     if (c.inboundPort === c.outboundPort) {
       ctx.addIssue({ code: 'custom', path: ['outboundPort'], message: `must differ from --inbound-port (${c.inboundPort})` });
     }
+    if (c.proxyMark !== 0 && c.proxyMark === c.mark) {
+      const m = `0x${c.mark.toString(16)}`;
+      ctx.addIssue({ code: 'custom', path: ['proxyMark'], message: `must differ from --mark (${m}): the policy route would send the proxy's own upstream packets back to it` });
+    }
   });
 
 /** The validated, frozen `weft init` configuration both modes receive. */
 export type InitConfig = Readonly<z.output<typeof initSchema>>;
+
+/** Flags only one mode reads (flag names of initFlagSpecs). Given with the other mode they
+ * would do nothing, so `weft init` refuses them (their WEFT_* env vars are ambient: ignored). */
+export const MODE_ONLY_FLAGS: Readonly<Record<InitMode, readonly string[]>> = {
+  tproxy: ['mark', 'route-table', 'iptables-backend', 'proxy-mark'],
+  ebpf: ['pod-uid', 'cgroup', 'cgroup-root', 'bpffs'],
+};
+
+/** The flag names given on the command line (`--name`, `--name=value`); values are not options. */
+export const givenFlags = (argv: readonly string[]): string[] => argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0] ?? '');
+
+/** The first flag of `argv` that belongs to the other mode, with the error to give, or null. */
+export function otherModeFlag(mode: InitMode, argv: readonly string[]): { flag: string; message: string } | null {
+  const other = INIT_MODES.find((m) => m !== mode) ?? mode;
+  const flag = givenFlags(argv).find((f) => MODE_ONLY_FLAGS[other].includes(f));
+  if (flag === undefined) return null;
+  return { flag: `--${flag}`, message: `--${flag} applies to --mode ${other} only; this is --mode ${mode} (drop the flag, or use --mode ${other})` };
+}
 
 /** Flag specs for `weft init` (names as in docs/flags.md; camelCase keys of initSchema). */
 export const initFlagSpecs = {
@@ -124,13 +154,14 @@ export const initFlagSpecs = {
   'exclude-inbound-ports': { type: 'string', help: 'inbound ports not intercepted, comma-separated (15020,15021 always)' },
   'exclude-outbound-ports': { type: 'string', help: 'outbound ports not intercepted, comma-separated' },
   'exclude-outbound-cidrs': { type: 'string', help: 'outbound destinations not intercepted, comma-separated CIDRs' },
-  'include-outbound-cidrs': { type: 'string', help: 'only these outbound destinations are intercepted (default *: all)' },
+  'include-outbound-cidrs': { type: 'string', help: 'only these outbound destinations are intercepted (default * or empty: all)' },
   ipv6: { type: 'string', help: 'program IPv6 too: auto|on|off (default auto: if the pod has an IPv6 address)' },
   'dry-run': { type: 'boolean', help: 'print the plan, change nothing' },
   cleanup: { type: 'boolean', help: 'remove exactly what weft added' },
   mark: { type: 'string', help: 'tproxy: fwmark for diverted packets (default 0x539)' },
   'route-table': { type: 'string', help: 'tproxy: policy routing table (default 133)' },
   'iptables-backend': { type: 'string', help: 'tproxy: auto|nft|legacy (default auto: detected)' },
+  'proxy-mark': { type: 'string', help: "tproxy: the proxy's --proxy-mark, exempt from interception (default 0: none)" },
   'pod-uid': { type: 'string', help: 'ebpf: pod UID, finds the pod cgroup (downward API)' },
   cgroup: { type: 'string', help: 'ebpf: pod-level cgroup directory (overrides discovery)' },
   'cgroup-root': { type: 'string', help: 'ebpf: host cgroup2 mount as seen here (default: from /proc/mounts)' },
