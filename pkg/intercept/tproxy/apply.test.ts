@@ -24,10 +24,22 @@ function fakeKernel(opts: { fail?: RegExp } = {}) {
   };
   const run = (argv: readonly string[], input?: string): RunResult => {
     const line = argv.join(' ');
+    const f = (argv.includes('-6') || argv[0]?.startsWith('ip6') ? 6 : 4) as Family;
+    if (argv[0] === 'ip' && argv.includes('-batch') && input?.startsWith('rule show')) {
+      calls.push(line);
+      return ok(`${JSON.stringify(rules[f])}\n${JSON.stringify(routes[f])}\n`);
+    }
+    if (argv[0] === 'ip' && argv.includes('-batch')) {
+      // Each line as its own command (recorded so), stopping at the first failure like ip does.
+      const lines = (input ?? '').split('\n').filter(Boolean);
+      for (const [i, l] of lines.entries()) {
+        const r = run(['ip', `-${f}`, ...l.split(' ')]);
+        if (r.code !== 0) return { ...r, stderr: `${r.stderr}\nCommand failed -:${i + 1}` };
+      }
+      return ok();
+    }
     calls.push(line);
     if (opts.fail?.test(line)) return { code: 2, stdout: '', stderr: 'boom' };
-    const f = (argv.includes('-6') || argv[0]?.startsWith('ip6') ? 6 : 4) as Family;
-    if (argv[0] === 'ip' && argv.includes('-batch')) return ok(`${JSON.stringify(rules[f])}\n${JSON.stringify(routes[f])}\n`);
     if (argv[0] === 'ip' && argv[2] === 'rule') {
       const [mark, mask] = (opt(argv, 'fwmark') ?? '').split('/');
       const o: Obj = { priority: Number(opt(argv, 'priority') ?? 32765 - rules[f].length), src: 'all', fwmark: mark ?? '', ...(mask ? { fwmask: mask } : {}), table: opt(argv, 'lookup') ?? '' };
@@ -126,7 +138,7 @@ t.test('cleanup removes every tagged object whatever flags the apply had', async
 
 t.test('a failing step names it and rolls back everything applied, stale removals too', async (t) => {
   const first = fakeKernel({ fail: /^ip -4 rule add/ });
-  t.throws(() => applyPlan(planFor(), tools, first.run), { code: 'WEFT_ERR_APPLY_FAILED', message: /step "ipv4-fwmark-rule \(ip -4 rule add .*\)" failed .*boom; nothing had been applied/ });
+  t.throws(() => applyPlan(planFor(), tools, first.run), { code: 'WEFT_ERR_APPLY_FAILED', message: /step "ipv4-fwmark-rule \(ip -4 rule add .*\)" failed .*boom \| Command failed -:1; nothing had been applied/ });
 
   // A re-run with another mark fails removing the old IPv6 rule, after the old IPv4 one went.
   const k = fakeKernel({ fail: /^ip -6 rule del priority/ });

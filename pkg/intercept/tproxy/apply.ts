@@ -85,16 +85,28 @@ export function applyPlan(plan: TproxyPlan, tools: IptablesTools, run: Runner = 
     found.push(...listed.found);
   }
   const diff = diffIpObjects(plan.ipObjects, found);
-  for (const o of diff.add) {
-    const argv = addArgv(o);
-    const r = run(argv);
-    // Routes are unique per table and destination: one someone else added is used, not owned.
-    if (r.code !== 0 && o.kind === 'route' && /File exists/.test(r.stderr) && foreignTwin(run, o)) {
-      notes.push(`${labelOf(o)} (present, not weft's: kept)`);
-      continue;
+  for (const f of FAMILIES) {
+    // One `ip -batch` per family; it stops at the first failure, and a fresh listing tells
+    // which objects made it (those get their undo), which one failed, and what is left.
+    let todo = diff.add.filter((o) => o.family === f);
+    while (todo.length > 0) {
+      const r = run(['ip', `-${f}`, '-batch', '-'], todo.map((o) => addArgv(o).slice(2).join(' ')).join('\n') + '\n');
+      const present = r.code === 0 ? null : new Set(listWeftIpObjects(run, f).found.map((x) => x.key));
+      const failedAt = present ? todo.findIndex((o) => !present.has(keyOf(o))) : todo.length;
+      for (const o of todo.slice(0, failedAt < 0 ? todo.length : failedAt)) applied.push({ step: labelOf(o), undo: () => mustRun(delArgv(o)) });
+      const failed = failedAt >= 0 ? todo[failedAt] : undefined;
+      if (!failed) {
+        check(`ip -${f} -batch (${todo.map(labelOf).join(', ')})`, r);
+        break;
+      }
+      // Routes are unique per table and destination: one someone else added is used, not owned.
+      if (failed.kind === 'route' && /File exists/.test(r.stderr) && foreignTwin(run, failed)) {
+        notes.push(`${labelOf(failed)} (present, not weft's: kept)`);
+        todo = todo.slice(failedAt + 1);
+        continue;
+      }
+      check(`${labelOf(failed)} (${addArgv(failed).join(' ')})`, r);
     }
-    check(`${labelOf(o)} (${argv.join(' ')})`, r);
-    applied.push({ step: labelOf(o), undo: () => mustRun(delArgv(o)) });
   }
 
   for (const rs of plan.rulesets) {

@@ -1,7 +1,9 @@
 // The tools layer against scripted runners: backend detection (which really runs each save),
 // the save cache, and the drop of an nft mangle table left empty.
 import t from 'tap';
-import { chooseBackend, detectBackend, dropEmptyNftMangle, iptablesTools, withSaveCache, type RunResult } from './exec.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { chooseBackend, detectBackend, dropEmptyNftMangle, iptablesTools, legacyTablesExist, withSaveCache, type RunResult } from './exec.js';
 
 const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '' });
 const NFT_BROKEN: RunResult = { code: 1, stdout: '', stderr: 'iptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Protocol not supported\n' };
@@ -13,21 +15,43 @@ const saves = (legacy: string | RunResult, nft: string | RunResult) => (argv: re
 };
 const missing: RunResult = { code: 127, stdout: '', stderr: 'not found on PATH' };
 
+const legacyTables = () => true;
+const noLegacyTables = () => false;
+
 t.test('backend detection prefers the backend that already has rules', async (t) => {
-  t.equal(detectBackend('auto', saves('-A INPUT -j ACCEPT\n', '')), 'legacy');
-  t.equal(detectBackend('auto', saves('', '')), 'nft');
-  t.equal(detectBackend('auto', saves('-A X\n', '-A Y\n')), 'nft');
-  t.equal(detectBackend('auto', saves('', missing)), 'legacy', 'no iptables-nft tools');
+  t.equal(detectBackend('auto', saves('-A INPUT -j ACCEPT\n', ''), legacyTables), 'legacy');
+  t.equal(detectBackend('auto', saves('', ''), legacyTables), 'nft');
+  t.equal(detectBackend('auto', saves('-A X\n', '-A Y\n'), legacyTables), 'nft');
+  t.equal(detectBackend('auto', saves('', missing), legacyTables), 'legacy', 'no iptables-nft tools');
   t.equal(detectBackend('legacy', saves('', '')), 'legacy');
-  t.throws(() => detectBackend('auto', () => missing), { code: 'WEFT_ERR_MISSING_FEATURE', message: /no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs/ });
+  t.throws(() => detectBackend('auto', () => missing, legacyTables), { code: 'WEFT_ERR_MISSING_FEATURE', message: /no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs/ });
+});
+
+t.test('without a legacy table in the namespace its tools are not run, unless nft fails', async (t) => {
+  const calls: string[] = [];
+  const run = (argv: readonly string[]): RunResult => {
+    calls.push(argv[0] ?? '');
+    return saves('-A X\n', '')(argv);
+  };
+  t.equal(detectBackend('auto', run, noLegacyTables), 'nft', 'no legacy table: its rules cannot exist');
+  t.same(calls, ['iptables-nft-save', 'ip6tables-nft-save']);
+  t.equal(detectBackend('auto', saves('', NFT_BROKEN), noLegacyTables), 'legacy', 'nft broken: legacy is tried');
+  const dir = mkdtempSync(`${tmpdir()}/wftp-procnet-`);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.notOk(legacyTablesExist(dir), 'no x_tables files: none');
+  writeFileSync(`${dir}/ip_tables_names`, '');
+  writeFileSync(`${dir}/ip6_tables_names`, '');
+  t.notOk(legacyTablesExist(dir), 'empty lists: none');
+  writeFileSync(`${dir}/ip6_tables_names`, 'mangle\n');
+  t.ok(legacyTablesExist(dir));
 });
 
 t.test('iptables-nft on PATH but failing (no nf_tables in the kernel): legacy, and the reason says so', async (t) => {
-  const c = chooseBackend('auto', saves('', NFT_BROKEN));
+  const c = chooseBackend('auto', saves('', NFT_BROKEN), legacyTables);
   t.equal(c.backend, 'legacy');
   t.match(c.reason, /iptables-nft-save fails: .*Could not fetch rule set generation id.*\(exit 1\); iptables-legacy works/);
-  t.throws(() => chooseBackend('auto', saves(missing, NFT_BROKEN)), { message: /Could not fetch rule set generation id/ });
-  t.match(chooseBackend('auto', saves('', '')).reason, /no rules in either backend; iptables-nft works/);
+  t.throws(() => chooseBackend('auto', saves(missing, NFT_BROKEN), legacyTables), { message: /Could not fetch rule set generation id/ });
+  t.match(chooseBackend('auto', saves('', ''), legacyTables).reason, /no rules in either backend; iptables-nft works/);
   t.match(chooseBackend('nft', saves('', '')).reason, /set by --iptables-backend/);
 });
 
@@ -39,9 +63,15 @@ t.test('the save cache answers a repeated save until something else runs', async
   });
   t.equal(run(['iptables-nft-save']).stdout, 'n=1');
   t.equal(run(['iptables-nft-save']).stdout, 'n=1', 'cached');
+  run(['ip', '-4', 'rule', 'add', 'fwmark', '1', 'lookup', '1']);
+  t.equal(run(['iptables-nft-save']).stdout, 'n=1', 'ip does not change what iptables shows');
+  t.equal(run(['ip6tables-nft-save']).stdout, 'n=3');
   run(['iptables-nft-restore', '--noflush'], '*mangle\nCOMMIT\n');
-  t.equal(run(['iptables-nft-save']).stdout, 'n=3', 'read again after a restore');
-  t.same(calls, ['iptables-nft-save', 'iptables-nft-restore --noflush <<', 'iptables-nft-save']);
+  t.equal(run(['iptables-nft-save']).stdout, 'n=5', 'read again after a restore');
+  t.equal(run(['ip6tables-nft-save']).stdout, 'n=3', 'an IPv4 restore leaves IPv6 tables as they were');
+  run(['ip6tables-nft-restore', '--noflush'], '*mangle\nCOMMIT\n');
+  t.equal(run(['ip6tables-nft-save']).stdout, 'n=7');
+  t.same(calls, ['iptables-nft-save', 'ip -4 rule add fwmark 1 lookup 1', 'ip6tables-nft-save', 'iptables-nft-restore --noflush <<', 'iptables-nft-save', 'ip6tables-nft-restore --noflush <<', 'ip6tables-nft-save']);
 });
 
 t.test('an nft mangle table left empty is deleted with iptables-nft-restore, never nft', async (t) => {

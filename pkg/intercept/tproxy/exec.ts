@@ -32,15 +32,19 @@ export const runTool: Runner = (argv, input) => {
 };
 
 /**
- * `*-save` answers are remembered until any other command runs: backend detection and the
- * executor read the same tables, and each run of a tool costs milliseconds of the pod's start.
+ * `*tables-*-save` answers are remembered until another iptables tool runs: backend detection
+ * and the executor read the same tables, and each run of a tool costs milliseconds of the
+ * pod's start. (`ip` does not change what iptables shows.)
  */
 export function withSaveCache(run: Runner): Runner {
   const saved = new Map<string, RunResult>();
   return (argv, input) => {
-    const isSave = input === undefined && argv.length === 1 && /-save$/.test(argv[0] ?? '');
+    const tool = argv[0] ?? '';
+    const isSave = input === undefined && argv.length === 1 && /tables-[a-z]+-save$/.test(tool);
     if (!isSave) {
-      saved.clear();
+      // An iptables tool can change its family's tables; ip6tables-* only IPv6's.
+      const family = /^ip6tables-/.test(tool) ? 'ip6tables-' : /^iptables-/.test(tool) ? 'iptables-' : tool === 'ip' ? null : '';
+      if (family !== null) for (const k of [...saved.keys()]) if (k.startsWith(family)) saved.delete(k);
       return run(argv, input);
     }
     const key = argv[0] ?? '';
@@ -84,6 +88,21 @@ interface SaveProbe {
   error: string;
 }
 
+/**
+ * Whether any iptables-legacy table exists in this network namespace: the kernel lists them in
+ * /proc/net/ip{,6}_tables_names (iptables-nft registers none). None: legacy holds no rule, and
+ * its tools need not run.
+ */
+export function legacyTablesExist(procNet = '/proc/net'): boolean {
+  return ['ip_tables_names', 'ip6_tables_names'].some((f) => {
+    try {
+      return readFileSync(`${procNet}/${f}`, 'utf8').trim() !== '';
+    } catch {
+      return false; // x_tables not loaded: no legacy table can exist
+    }
+  });
+}
+
 function probe(run: Runner, backend: Backend): SaveProbe {
   const rs = ([4, 6] as const).map((f) => run([`${f === 4 ? 'iptables' : 'ip6tables'}-${backend}-save`]));
   const count = (r: RunResult) => (r.code === 0 ? r.stdout.split('\n').filter((l) => l.startsWith('-A ')).length : null);
@@ -98,23 +117,22 @@ const total = (p: SaveProbe): number => (p.rules[0] ?? 0) + (p.rules[1] ?? 0);
  * CNI chose it); with none, iptables-nft when it actually works here (its save runs: the tool
  * is there and the kernel has nf_tables), else iptables-legacy.
  */
-export function chooseBackend(setting: IptablesBackendSetting, run: Runner = runTool): BackendChoice {
+export function chooseBackend(setting: IptablesBackendSetting, run: Runner = runTool, legacyTables: () => boolean = legacyTablesExist): BackendChoice {
   if (setting !== 'auto') return { backend: setting, reason: 'set by --iptables-backend' };
-  const legacy = probe(run, 'legacy');
+  const legacy = legacyTables() ? probe(run, 'legacy') : null;
   const nft = probe(run, 'nft');
-  const legacyRuns = legacy.rules[0] !== null;
-  const nftRuns = nft.rules[0] !== null;
-  if (legacyRuns && total(legacy) > 0 && total(nft) === 0) return { backend: 'legacy', reason: `iptables-legacy holds ${total(legacy)} rule(s), iptables-nft none` };
-  if (nftRuns) return { backend: 'nft', reason: total(nft) > 0 ? `iptables-nft holds ${total(nft)} rule(s)` : 'no rules in either backend; iptables-nft works' };
-  if (legacyRuns) return { backend: 'legacy', reason: `iptables-nft-save fails: ${nft.error}; iptables-legacy works` };
+  if (legacy && legacy.rules[0] !== null && total(legacy) > 0 && total(nft) === 0) return { backend: 'legacy', reason: `iptables-legacy holds ${total(legacy)} rule(s), iptables-nft none` };
+  if (nft.rules[0] !== null) return { backend: 'nft', reason: total(nft) > 0 ? `iptables-nft holds ${total(nft)} rule(s)` : 'no rules in either backend; iptables-nft works' };
+  const fallback = legacy ?? probe(run, 'legacy');
+  if (fallback.rules[0] !== null) return { backend: 'legacy', reason: `iptables-nft-save fails: ${nft.error}; iptables-legacy works` };
   throw new WeftError(
     ErrorCodes.MISSING_FEATURE,
-    `no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs (are they on PATH?): ${nft.error}; ${legacy.error}`,
+    `no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs (are they on PATH?): ${nft.error}; ${fallback.error}`,
     { field: '--iptables-backend' },
   );
 }
 
-export const detectBackend = (setting: IptablesBackendSetting, run: Runner = runTool): Backend => chooseBackend(setting, run).backend;
+export const detectBackend = (setting: IptablesBackendSetting, run: Runner = runTool, legacyTables?: () => boolean): Backend => chooseBackend(setting, run, legacyTables).backend;
 
 /** IPv6 for `--ipv6 auto`: the pod has a global-scope IPv6 address. */
 export function hasGlobalIpv6(ifInet6 = '/proc/net/if_inet6'): boolean {

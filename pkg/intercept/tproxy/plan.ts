@@ -3,7 +3,7 @@
 // routing is a list of tagged `ip` objects (ip-objects.ts). The executor (exec.ts) runs the
 // plan; `weft init --dry-run` prints it. See docs/tproxy.md for the packet paths.
 import type { InitConfig } from '../common.js';
-import { cidrFamily } from '../common.js';
+import { cidrFamily } from '../init-flags.js';
 import { plannedIpObjects, type IpObject } from './ip-objects.js';
 
 export type Family = 4 | 6;
