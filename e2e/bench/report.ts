@@ -114,6 +114,9 @@ export function targets(b: BenchResult): Target[] {
     const rss = Math.max(...[worstProxy(w, 'http5000', 'rssPeakMiB'), worstProxy(w, 'http2hop5000', 'rssPeakMiB'), worstProxy(w, run, 'rssPeakMiB')].filter(Number.isFinite));
     push(name, 'proxy RSS under load (worst) ≤ 60 MB', (rss * 1048576) / 1e6, '<=', 60, 'MB');
   }
+  // e2e/bench/init.ts: what the init container costs, Node start included.
+  const init = b.extras.init as { cliMedianMs?: number; targetMs?: number } | undefined;
+  if (typeof init?.cliMedianMs === 'number') push('weft init', 'tproxy: program a pod, CLI wall time (Node start included) ≤ 100 ms', init.cliMedianMs, '<=', init.targetMs ?? 100, 'ms');
   const tp = arm(b, 'weft-tproxy');
   const eb = arm(b, 'weft-ebpf');
   if (tp && eb) {

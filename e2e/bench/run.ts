@@ -123,6 +123,7 @@ async function extras(log: (l: string) => void): Promise<Record<string, unknown>
     ['relay', './relay.js', 'benchRelay'],
     ['inject', './inject.js', 'benchInject'],
     ['init', './init.js', 'benchInit'],
+    ['tproxyConnRate', './tproxy-connrate.js', 'benchTproxyConnRate'],
   ];
   for (const [name, file, fn] of sections) {
     try {

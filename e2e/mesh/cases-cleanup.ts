@@ -1,12 +1,14 @@
 // Cases 7 and 8: what a mode leaves in the pod and on the node. eBPF: no netfilter rule in
 // the pods, and every bpf program, link, map and pin the pods got is gone after deletion.
-// TPROXY: after deletion and node teardown, nothing of the prefix remains.
+// TPROXY: re-running weft init in a live pod with traffic flowing breaks nothing and changes
+// no rule, --cleanup then restores the pod's rules exactly (8a); after deletion and node
+// teardown, nothing of the prefix remains.
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { isEmpty, leftovers, type SandboxPod } from '../sandbox/index.js';
-import { clientPod, host, inject, sleep } from './helpers.js';
-import { PREFIX, type World } from './world.js';
+import { isEmpty, leftovers, type Pod, type SandboxPod } from '../sandbox/index.js';
+import { clientPod, host, inject, PORTS, PYTHON, sleep } from './helpers.js';
+import { PREFIX, run, type World } from './world.js';
 
 export async function noNetfilter(t: Test, w: World): Promise<void> {
   for (const pod of [w.web, w.client, w.clientX]) {
@@ -129,4 +131,125 @@ export async function nothingLeft(t: Test, w: World, deleted: boolean): Promise<
   await w.node.teardown();
   const left = leftovers(PREFIX);
   t.ok(isEmpty(left), `after pod deletion and node teardown, leftovers('${PREFIX}') is empty: ${JSON.stringify(left)}`);
+}
+
+// Case 8a (TPROXY): re-run in a live pod, then --cleanup, against a snapshot taken before weft-init.
+const SNAP = 'wfms-snap';
+const CUT = '=====';
+
+/** What --cleanup must restore, for both iptables backends and both families. */
+const TOOLS = [
+  'iptables-nft-save',
+  'ip6tables-nft-save',
+  'iptables-legacy-save',
+  'ip6tables-legacy-save',
+  'nft list ruleset',
+  'ip -4 rule show',
+  'ip -6 rule show',
+  'ip -4 route show table all',
+  'ip -6 route show table all',
+];
+const SNAPSHOT_SCRIPT = TOOLS.map((c) => `echo '${CUT} ${c}'; ${c} 2>&1`).join('; ');
+
+/**
+ * Counters and the save tools' comment lines move with traffic and time; so does the kernel's
+ * `local fe80::… table local` route of the pod's own link-local address, added once its
+ * duplicate address detection ends (seconds after the pod starts). Nothing else may.
+ */
+const normalize = (s: string): string =>
+  s
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && !/^local fe80::\S+ dev \S+ table local proto kernel /.test(l))
+    .join('\n')
+    .replace(/\[\d+:\d+\]/g, '[0:0]')
+    .replace(/packets \d+ bytes \d+/g, 'packets 0 bytes 0')
+    .trim();
+
+/** The snapshot part of a log (the snapshot container's stdout). */
+const section = (log: string): string => normalize(log.slice(log.indexOf(`${CUT} `)));
+
+/** The injected pod, with a first init container that records the netns before weft-init. */
+function podWithSnapshot(): Pod {
+  const pod = inject(clientPod('rerun', 'tproxy'));
+  const snap = { name: SNAP, image: 'mesh/snap:1', command: ['/bin/sh', '-c', SNAPSHOT_SCRIPT], securityContext: { runAsUser: 0, runAsGroup: 0, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } } };
+  pod.spec.initContainers = [snap, ...(pod.spec.initContainers ?? [])];
+  return pod;
+}
+
+// One keep-alive connection asking every 50 ms, and fresh connections beside it, for `secs`.
+const TRAFFIC = `
+import json, socket, sys, threading, time
+host, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end = time.time() + secs
+res = {'kept': 0, 'kept_failed': None, 'fresh': 0, 'fresh_failed': 0}
+def ask(f, s, close):
+    s.sendall(('GET / HTTP/1.1\\r\\nHost: web\\r\\n%s\\r\\n' % ('Connection: close\\r\\n' if close else '')).encode())
+    status = f.readline()
+    length = 0
+    while True:
+        h = f.readline()
+        if h in (b'\\r\\n', b''):
+            break
+        if h.lower().startswith(b'content-length:'):
+            length = int(h.split(b':')[1])
+    body = f.read(length)
+    if not status.startswith(b'HTTP/1.1 200') or not body.startswith(b'hello from web'):
+        raise OSError('bad answer %r %r' % (status, body))
+def fresh():
+    while time.time() < end:
+        try:
+            c = socket.create_connection((host, port), timeout=5)
+            ask(c.makefile('rb'), c, True)
+            c.close()
+            res['fresh'] += 1
+        except OSError:
+            res['fresh_failed'] += 1
+        time.sleep(0.02)
+th = threading.Thread(target=fresh)
+th.start()
+s = socket.create_connection((host, port), timeout=5)
+f = s.makefile('rb')
+while time.time() < end:
+    try:
+        ask(f, s, False)
+        res['kept'] += 1
+    except OSError as e:
+        res['kept_failed'] = str(e)
+        break
+    time.sleep(0.05)
+th.join()
+print(json.dumps(res))
+`;
+
+export async function rerunInLivePod(t: Test, w: World): Promise<void> {
+  const pod = await w.node.runPod(podWithSnapshot(), { timeoutMs: 60000 });
+  try {
+    const before = section(pod.logs(SNAP));
+    t.match(before, new RegExp(`${CUT} ip -4 rule show`), 'the pre-init snapshot was taken');
+    const init = pod.manifest.spec.initContainers?.find((c) => c.name === 'weft-init');
+    if (!init?.args) throw new Error('the injected pod has no weft-init args');
+    const inPod = (argv: string[]) => host(['nsenter', `--net=${pod.netnsPath}`, ...argv], 30000);
+    const state = async () => normalize((await inPod(['/bin/sh', '-c', SNAPSHOT_SCRIPT])).stdout);
+    const applied = await state();
+    t.not(applied, before, 'weft init changed the pod’s rules');
+
+    // Traffic for 4 s; the re-run lands in the middle of it.
+    const traffic = run(pod, [PYTHON, '-c', TRAFFIC, w.web.ipv4, String(PORTS.nginx), '4'], 30000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = await inPod([w.node.nodeBinary, w.node.weftBinary, ...init.args]);
+    t.equal(again.code, 0, `re-run of weft init ${init.args.join(' ')}: ${again.stderr.trim().slice(-500)}`);
+    const flowed = await traffic;
+    t.equal(flowed.code, 0, `traffic ran: ${flowed.err}`);
+    const r = JSON.parse(flowed.out || '{}') as { kept?: number; kept_failed?: string | null; fresh?: number; fresh_failed?: number };
+    t.equal(r.kept_failed ?? null, null, 'the keep-alive connection through both proxies survived the re-run');
+    t.ok((r.kept ?? 0) > 20, `it kept answering (${r.kept} requests)`);
+    t.equal(r.fresh_failed, 0, `no new connection failed during the re-run (${r.fresh} made)`);
+    t.equal(await state(), applied, 'the re-run left iptables-save, ip rule and ip route show table all identical');
+
+    const clean = await inPod([w.node.nodeBinary, w.node.weftBinary, ...init.args, '--cleanup']);
+    t.equal(clean.code, 0, `weft init --cleanup: ${clean.stderr.trim().slice(-500)}`);
+    t.equal(await state(), before, '--cleanup left iptables-save, nft, ip rule and ip route show table all exactly as before weft-init');
+  } finally {
+    await pod.delete();
+  }
 }

@@ -2,7 +2,7 @@
 // injected by pkg/inject, run by the pod sandbox, with real peers through both proxies.
 // WEFT_MESH_MODES=tproxy (or ebpf) runs one mode; WEFT_MESH_1GIB=1 streams 1 GiB instead of 256 MiB.
 import t, { type Test } from 'tap';
-import { bpfGone, bpfObjects, noNetfilter, nothingLeft, type BpfObjects } from './cases-cleanup.js';
+import { bpfGone, bpfObjects, noNetfilter, nothingLeft, rerunInLivePod, type BpfObjects } from './cases-cleanup.js';
 import { iperf, nginx, postgres, redis, sha, type Numbers } from './cases-peers.js';
 import { exclusions, halfCloseAndReset, interception, loopback, noLoop } from './cases-traffic.js';
 import { PROXY, proxyTail, type Mode } from './helpers.js';
@@ -53,6 +53,7 @@ async function suite(t: Test, mode: Mode): Promise<void> {
       },
     ]);
   } else {
+    cases.push(['8a re-running weft init in a live pod breaks no connection and changes no rule; --cleanup restores the rules exactly', rerunInLivePod]);
     cases.push(['8 nothing of the pods remains after deletion', (t, w) => nothingLeft(t, w, false)]);
   }
   for (const [name, fn] of cases) {

@@ -47,10 +47,20 @@ async function echo(ns: Netns, name: string, listen: string[]): Promise<ChildPro
   return p.child;
 }
 
-/** Connect from `ns` to host:port, send a line, return the one-line answer ('' on failure). */
-function ask(ns: Netns, host: string, port: number): string {
-  const py = 'import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=3)\ns.sendall(b"hi\\n")\nprint(s.recv(300).decode().strip())';
-  const r = ns.exec(['python3', '-c', py, host, String(port)], { timeoutMs: 10_000 });
+/** Connect from `ns` to host:port (with SO_MARK `mark` when given), send a line, return the one-line answer ('' on failure). */
+function ask(ns: Netns, host: string, port: number, mark = 0): string {
+  const py = [
+    'import socket,sys',
+    'a=socket.getaddrinfo(sys.argv[1],int(sys.argv[2]),type=socket.SOCK_STREAM)[0]',
+    's=socket.socket(a[0],socket.SOCK_STREAM)',
+    'm=int(sys.argv[3])',
+    'm and s.setsockopt(socket.SOL_SOCKET,socket.SO_MARK,m)',
+    's.settimeout(3)',
+    's.connect(a[4])',
+    's.sendall(b"hi\\n")',
+    'print(s.recv(300).decode().strip())',
+  ].join('\n');
+  const r = ns.exec(['python3', '-c', py, host, String(port), String(mark)], { timeoutMs: 10_000 });
   return r.code === 0 ? r.stdout.trim() : `ERROR ${r.stderr.trim().split('\n').pop() ?? ''}`;
 }
 
@@ -108,6 +118,28 @@ for (const [kind, why] of proxies) t.test(`tproxy interception end to end (${kin
   t.test('an excluded inbound port reaches the app directly, and its replies are not diverted', async (t) => {
     t.match(ask(server, C4, 15021), /^app local=10\.77\.0\.1:15021 peer=10\.77\.0\.2:/);
     t.same(seen(C4, 15021), []);
+  });
+  t.test('IPv6 link-local destinations are not diverted (the proxy could not dial them without a scope)', async (t) => {
+    const [cdev, sdev] = [`wftp${process.pid % 100000}c`, `wftp${process.pid % 100000}s`];
+    const linkLocal = (ns: Netns, dev: string) => /inet6 (fe80::[0-9a-f:]+)\/64 scope link(?! tentative)/.exec(ns.ip('-6', 'addr', 'show', 'dev', dev))?.[1];
+    await waitFor('link-local addresses usable', () => linkLocal(client, cdev) !== undefined && linkLocal(server, sdev) !== undefined, 5000).catch(() => {});
+    const [cll, sll] = [linkLocal(client, cdev), linkLocal(server, sdev)];
+    if (!cll || !sll) return t.fail(`no usable link-local address on ${cdev} or ${sdev}`);
+    t.match(ask(server, `${cll}%${sdev}`, 8081), /^app local=fe80::/, 'inbound to the pod’s link-local address: the app answered');
+    t.same(proxy.accepted().filter((a) => a.dst.startsWith('fe80:')), [], 'inbound: the proxy never saw it');
+    t.match(ask(client, `${sll}%${cdev}`, 8080), /^server local=fe80::/, 'outbound to a link-local address: the server answered');
+    t.same(proxy.accepted().filter((a) => a.dst.startsWith('fe80:')), [], 'outbound: the proxy never saw it');
+  });
+  t.test('re-run with --proxy-mark 0x53f (all of weft’s mark bits and more): such sockets are exempt, others still diverted', async (t) => {
+    const r = client.weft(['init', '--mode', 'tproxy', '--ipv6', 'auto', '--exclude-outbound-ports', '5432', '--exclude-outbound-cidrs', '10.78.0.0/24', '--proxy-mark', '0x53f']);
+    t.equal(r.code, 0, r.stderr);
+    const before = seen(S4, 8080).length;
+    t.match(ask(client, S4, 8080, 0x53f), new RegExp(`^server local=${S4}:8080 `));
+    t.equal(seen(S4, 8080).length, before, 'marked like the proxy: not diverted');
+    // Other bits besides weft's own mark do not make a packet weft's: still intercepted once.
+    t.match(ask(client, S4, 8080, 0x539 | 0x10000), new RegExp(`^server local=${S4}:8080 `));
+    await waitFor('proxy record', () => seen(S4, 8080).length > before).catch(() => {});
+    t.equal(seen(S4, 8080).length, before + 1, 'an app socket with another mark is diverted (its mark is replaced)');
   });
   t.test('re-run with include-only CIDRs: only those destinations are intercepted', async (t) => {
     const r = client.weft(['init', '--include-outbound-cidrs', '10.78.0.0/24']);

@@ -2,6 +2,9 @@
 // run inside them, and a teardown that removes every namespace and process made, also when
 // a test fails.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -103,10 +106,29 @@ export async function waitFor(what: string, pred: () => boolean, ms = 5000): Pro
   }
 }
 
+/**
+ * A PATH holding exactly the tools the weft image has (Dockerfile: Debian's `iptables` and
+ * `iproute2`, no `nftables`), as symlinks into this host's copies. Removed with `dispose()`.
+ */
+export function imageToolset(): { path: string; dispose: () => void } {
+  const dir = mkdtempSync(`${tmpdir()}/wftp-image-bin-`);
+  const listed = sh(['dpkg-query', '-L', 'iptables', 'iproute2']).stdout.split('\n');
+  // The alternatives Debian's postinst makes (iptables → iptables-nft, …) are not in dpkg -L.
+  const alternatives = ['iptables', 'iptables-save', 'iptables-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore'].map((t) => sh(['sh', '-c', `command -v ${t}`]).stdout.trim());
+  for (const file of [...listed, ...alternatives].filter((f) => /\/s?bin\/[^/]+$/.test(f) && existsSync(f))) {
+    const link = `${dir}/${basename(file)}`;
+    if (!existsSync(link)) symlinkSync(file, link);
+  }
+  return { path: dir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** Everything `--cleanup` must leave byte-identical, for one iptables backend. */
 export function snapshot(ns: Netns, backend: 'nft' | 'legacy'): string {
   const strip = (s: string) => s.split('\n').filter((l) => !l.startsWith('#')).join('\n');
   return [
+    // What the kernel holds, not only what iptables shows: an empty table left behind
+    // shows here (this host's nft; the image has none).
+    has('nft') ? ns.exec(['nft', 'list', 'ruleset']).stdout : '(no nft on this host)',
     strip(ns.exec([`iptables-${backend}-save`]).stdout),
     strip(ns.exec([`ip6tables-${backend}-save`]).stdout),
     ns.ip('-4', 'rule', 'show'),

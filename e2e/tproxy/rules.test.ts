@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { Netns, has, missingPrerequisite, sh, snapshot } from './netns.js';
+import { Netns, has, imageToolset, missingPrerequisite, sh, snapshot } from './netns.js';
 
 const skip = missingPrerequisite();
 
@@ -17,8 +17,14 @@ function withNetns(t: Test, tag: string): Netns {
 const backends = (['nft', 'legacy'] as const).filter((b) => has(`iptables-${b}-restore`) && has(`ip6tables-${b}-restore`));
 
 for (const backend of backends) {
-  t.test(`apply, re-run and cleanup (${backend})`, { skip: skip ?? false }, async (t) => {
+  t.test(`apply, re-run and cleanup with the image's tools (${backend})`, { skip: skip ?? false }, async (t) => {
     const ns = withNetns(t, 'rules');
+    // Only what the image carries: iptables and iproute2, no nft.
+    const image = imageToolset();
+    t.teardown(image.dispose);
+    t.notOk(has(`${image.path}/nft`), 'the toolset has no nft, like the image');
+    const env = { ...process.env, PATH: image.path };
+    const weft = (args: string[]) => ns.weft(args, env);
     // The legacy tables of a namespace appear on first use and never go; use them first so
     // "before" already has them (iptables-nft's empty table weft removes on cleanup).
     if (backend === 'legacy') {
@@ -28,10 +34,10 @@ for (const backend of backends) {
     const before = snapshot(ns, backend);
     const args = ['init', '--mode', 'tproxy', '--ipv6', 'on', '--iptables-backend', backend, '--exclude-outbound-cidrs', '10.9.0.0/16,fd09::/32'];
 
-    const first = ns.weft(args);
+    const first = weft(args);
     t.equal(first.code, 0, `first run: ${first.stderr}`);
     const applied = snapshot(ns, backend);
-    const [v4, v6] = applied.split('\n----\n');
+    const [, v4, v6] = applied.split('\n----\n');
     for (const [fam, save] of [['IPv4', v4], ['IPv6', v6]] as const) {
       t.match(save, /^:WEFT_PREROUTING /m, `${fam}: weft chains exist`);
       t.equal(save?.match(/^-A PREROUTING .*-j WEFT_PREROUTING$/gm)?.length, 1, `${fam}: one PREROUTING jump`);
@@ -41,18 +47,18 @@ for (const backend of backends) {
     }
     t.match(v4, /-d 10\.9\.0\.0\/16 .*weft\/exclude-outbound-cidr/);
     t.match(v6, /-d fd09::\/32 .*weft\/exclude-outbound-cidr/);
-    t.match(applied, /fwmark 0x539\/0x539 lookup 133/);
-    t.match(applied, /local default dev lo table 133/);
+    t.match(applied, /fwmark 0x539 lookup 133 proto 87$/m, 'the ip rule, tagged as weft’s');
+    t.match(applied, /local default dev lo table 133 proto 87 /, 'the route, tagged as weft’s');
 
-    const again = ns.weft(args);
+    const again = weft(args);
     t.equal(again.code, 0, `re-run: ${again.stderr}`);
     t.equal(snapshot(ns, backend), applied, 're-run leaves iptables-save, ip rule and routes identical');
 
-    const clean = ns.weft(['init', '--cleanup', '--iptables-backend', backend]);
+    const clean = weft(['init', '--cleanup', '--iptables-backend', backend]);
     t.equal(clean.code, 0, `cleanup: ${clean.stderr}`);
     t.equal(snapshot(ns, backend), before, 'cleanup leaves everything byte-identical to before');
 
-    const cleanAgain = ns.weft(['init', '--cleanup', '--iptables-backend', backend]);
+    const cleanAgain = weft(['init', '--cleanup', '--iptables-backend', backend]);
     t.equal(cleanAgain.code, 0, 'cleanup of nothing is fine');
     t.equal(snapshot(ns, backend), before);
   });
@@ -94,7 +100,7 @@ t.test('without iptables on PATH the error names the missing tool', { skip: skip
   const env = { ...process.env, PATH: bin };
   const before = snapshot(ns, 'nft');
   const auto = ns.weft(['init'], env);
-  t.not(auto.code, 0);
+  t.equal(auto.code, 1, 'exit 1: could not apply (not a usage error)');
   t.match(auto.stderr, /no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs/);
   const nft = ns.weft(['init', '--iptables-backend', 'nft'], env);
   t.not(nft.code, 0);
@@ -102,12 +108,31 @@ t.test('without iptables on PATH the error names the missing tool', { skip: skip
   t.equal(snapshot(ns, 'nft'), before, 'nothing is left behind');
 });
 
-t.test('--dry-run prints the plan and changes nothing', { skip: skip ?? false }, async (t) => {
+t.test('--dry-run prints the plan and the backend it would use, and changes nothing', { skip: skip ?? false }, async (t) => {
   const ns = withNetns(t, 'dry');
   const before = snapshot(ns, 'nft');
   const r = ns.weft(['init', '--dry-run', '--ipv6', 'on']);
   t.equal(r.code, 0);
-  t.match(r.stdout, /^ip -4 rule add fwmark 0x539\/0x539 lookup 133$/m);
+  t.match(r.stdout, /^# weft init --mode tproxy: iptables backend nft \(no rules in either backend; iptables-nft works\), IPv4 \+ IPv6$/m);
+  t.match(r.stdout, /^ip -4 rule add fwmark 0x539 lookup 133 protocol 87$/m);
   t.match(r.stdout, /^# ip6tables-restore --noflush/m);
   t.equal(snapshot(ns, 'nft'), before);
+});
+
+t.test('--cleanup --dry-run prints what cleanup would remove, not the apply plan, and changes nothing', { skip: skip ?? false }, async (t) => {
+  const ns = withNetns(t, 'drycl');
+  const empty = ns.weft(['init', '--cleanup', '--dry-run']);
+  t.equal(empty.code, 0, empty.stderr);
+  t.match(empty.stdout, /^# nothing of weft to remove$/m);
+  t.equal(ns.weft(['init', '--ipv6', 'on', '--mark', '0x77', '--route-table', '177']).code, 0);
+  const applied = snapshot(ns, 'nft');
+  const r = ns.weft(['init', '--cleanup', '--dry-run']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^# weft init --mode tproxy --cleanup \(dry run: nothing changed\): iptables backend nft/m);
+  t.notMatch(r.stdout, /^ip -4 rule add/m, 'not the apply plan');
+  t.match(r.stdout, /^iptables-nft-restore --noflush <<EOF\n\*mangle\n-D PREROUTING .*-j WEFT_PREROUTING$/m);
+  t.match(r.stdout, /^-X WEFT_OUTPUT$/m);
+  t.match(r.stdout, /^ip -4 rule del priority \d+ fwmark 0x77 lookup 177 protocol 87$/m, 'found by its tag, whatever --mark the apply had');
+  t.match(r.stdout, /^ip -6 route del local default dev lo table 177 metric \d+ proto 87$/m);
+  t.equal(snapshot(ns, 'nft'), applied, 'nothing changed');
 });

@@ -1,85 +1,93 @@
-// The executor against a scripted fake runner: order of steps, idempotency checks, and
-// rollback of everything applied when a later step fails.
+// The tools layer against scripted runners: backend detection (which really runs each save),
+// the save cache, and the drop of an nft mangle table left empty.
 import t from 'tap';
-import { initSchema } from '../common.js';
-import { planInput, planTproxy } from './plan.js';
-import { applyPlan, cleanupPlan, detectBackend, iptablesTools, type RunResult } from './exec.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { chooseBackend, detectBackend, dropEmptyNftMangle, iptablesTools, legacyTablesExist, withSaveCache, type RunResult } from './exec.js';
 
 const ok = (stdout = ''): RunResult => ({ code: 0, stdout, stderr: '' });
-const plan = planTproxy(planInput(initSchema.parse({}), [4, 6]));
+const NFT_BROKEN: RunResult = { code: 1, stdout: '', stderr: 'iptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Protocol not supported\n' };
 
-function fakeRunner(failOn?: RegExp) {
-  const calls: string[] = [];
-  const run = (argv: readonly string[], input?: string): RunResult => {
-    const line = argv.join(' ');
-    calls.push(input ? `${line} <<${input.split('\n').filter((l) => /^-[IDX] /.test(l)).join('|')}` : line);
-    if (failOn?.test(line)) return { code: 1, stdout: '', stderr: 'boom' };
-    return ok();
-  };
-  return { calls, run };
-}
+/** legacy/nft: the save output of both families, or a failure. */
+const saves = (legacy: string | RunResult, nft: string | RunResult) => (argv: readonly string[]): RunResult => {
+  const v = argv[0]?.includes('legacy') ? legacy : argv[0]?.includes('nft') ? nft : '';
+  return typeof v === 'string' ? ok(v) : v;
+};
+const missing: RunResult = { code: 127, stdout: '', stderr: 'not found on PATH' };
 
-t.test('apply runs ip steps, then the v4 and v6 restores', async (t) => {
-  const f = fakeRunner();
-  const steps = applyPlan(plan, iptablesTools('nft'), f.run);
-  t.same(steps, ['ipv4-fwmark-rule', 'ipv4-local-route', 'ipv6-fwmark-rule', 'ipv6-local-route', 'iptables-restore (IPv4, nft)', 'ip6tables-restore (IPv6, nft)']);
-  t.ok(f.calls.includes('ip -4 rule add fwmark 0x539/0x539 lookup 133'));
-  t.ok(f.calls.some((c) => c.startsWith('iptables-nft-restore --noflush <<-I PREROUTING 1')));
-});
-
-t.test('ip objects already present are not added again (and not removed on rollback)', async (t) => {
-  const calls: string[] = [];
-  const run = (argv: readonly string[]): RunResult => {
-    calls.push(argv.join(' '));
-    if (argv.join(' ') === 'ip -4 rule show') return ok('32765:\tfrom all fwmark 0x539/0x539 lookup 133\n');
-    if (argv[0] === 'ip6tables-nft-restore') return { code: 2, stdout: '', stderr: 'ip6tables-restore: line 3 failed' };
-    return ok();
-  };
-  t.throws(() => applyPlan(plan, iptablesTools('nft'), run), {
-    code: 'WEFT_ERR_APPLY_FAILED',
-    message: /step "ip6tables-restore \(IPv6, nft\)" failed \(exit 2\): ip6tables-restore: line 3 failed; rolled back: iptables-restore \(IPv4, nft\), ipv6-local-route, ipv6-fwmark-rule, ipv4-local-route$/,
-  });
-  t.notOk(calls.includes('ip -4 rule add fwmark 0x539/0x539 lookup 133'));
-  t.notOk(calls.includes('ip -4 rule del fwmark 0x539/0x539 lookup 133'));
-  t.ok(calls.includes('ip -6 rule del fwmark 0x539/0x539 lookup 133'));
-});
-
-t.test('a failing first step names it and says nothing was applied', async (t) => {
-  const f = fakeRunner(/^ip -4 rule add/);
-  t.throws(() => applyPlan(plan, iptablesTools('legacy'), f.run), { message: /step "ipv4-fwmark-rule \(ip -4 rule add .*\)" failed .*boom; nothing had been applied/ });
-});
-
-t.test('a missing tool is reported by name', async (t) => {
-  const run = (argv: readonly string[]): RunResult => (argv[0] === 'ip' ? ok() : { code: 127, stdout: '', stderr: `${argv[0]}: not found on PATH` });
-  t.throws(() => applyPlan(plan, iptablesTools('nft'), run), { message: /iptables-nft-save: not found on PATH/ });
-});
+const legacyTables = () => true;
+const noLegacyTables = () => false;
 
 t.test('backend detection prefers the backend that already has rules', async (t) => {
-  const withRules = (legacy: string, nft: string | null) => (argv: readonly string[]): RunResult => {
-    if (argv[0]?.includes('legacy')) return ok(legacy);
-    return nft === null ? { code: 127, stdout: '', stderr: 'nf' } : ok(nft);
-  };
-  const onPath = (nft: boolean) => (tool: string) => nft || !tool.includes('nft');
-  t.equal(detectBackend('auto', withRules('-A INPUT -j ACCEPT\n', ''), onPath(true)), 'legacy');
-  t.equal(detectBackend('auto', withRules('', ''), onPath(true)), 'nft');
-  t.equal(detectBackend('auto', withRules('-A X\n', '-A Y\n'), onPath(true)), 'nft');
-  t.equal(detectBackend('auto', withRules('', null), onPath(false)), 'legacy');
-  t.equal(detectBackend('legacy', withRules('', ''), onPath(true)), 'legacy');
-  t.throws(() => detectBackend('auto', () => ({ code: 127, stdout: '', stderr: '' }), onPath(false)), { code: 'WEFT_ERR_MISSING_FEATURE' });
+  t.equal(detectBackend('auto', saves('-A INPUT -j ACCEPT\n', ''), legacyTables), 'legacy');
+  t.equal(detectBackend('auto', saves('', ''), legacyTables), 'nft');
+  t.equal(detectBackend('auto', saves('-A X\n', '-A Y\n'), legacyTables), 'nft');
+  t.equal(detectBackend('auto', saves('', missing), legacyTables), 'legacy', 'no iptables-nft tools');
+  t.equal(detectBackend('legacy', saves('', '')), 'legacy');
+  t.throws(() => detectBackend('auto', () => missing, legacyTables), { code: 'WEFT_ERR_MISSING_FEATURE', message: /no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs/ });
 });
 
-t.test('cleanup removes what is there and skips what is not', async (t) => {
+t.test('without a legacy table in the namespace its tools are not run, unless nft fails', async (t) => {
   const calls: string[] = [];
   const run = (argv: readonly string[]): RunResult => {
-    const line = argv.join(' ');
-    calls.push(line);
-    if (line === 'iptables-nft-save') return ok('*mangle\n:WEFT_OUTPUT - [0:0]\n-A OUTPUT -m comment --comment "weft/jump-output" -j WEFT_OUTPUT\nCOMMIT\n');
-    if (line === 'ip6tables-nft-save') return { code: 1, stdout: '', stderr: 'no ipv6' };
-    if (line === 'ip -4 route show table all') return ok('local default dev lo table 133 scope host \n');
-    return ok();
+    calls.push(argv[0] ?? '');
+    return saves('-A X\n', '')(argv);
   };
-  const removed = cleanupPlan(plan, iptablesTools('nft'), [4, 6], run);
-  t.same(removed, ['IPv4 chains and jumps', 'ipv4-local-route']);
-  t.ok(calls.includes('ip -4 route del local 0.0.0.0/0 dev lo table 133'));
-  t.notOk(calls.some((c) => c.startsWith('ip -4 rule del')));
+  t.equal(detectBackend('auto', run, noLegacyTables), 'nft', 'no legacy table: its rules cannot exist');
+  t.same(calls, ['iptables-nft-save', 'ip6tables-nft-save']);
+  t.equal(detectBackend('auto', saves('', NFT_BROKEN), noLegacyTables), 'legacy', 'nft broken: legacy is tried');
+  const dir = mkdtempSync(`${tmpdir()}/wftp-procnet-`);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.notOk(legacyTablesExist(dir), 'no x_tables files: none');
+  writeFileSync(`${dir}/ip_tables_names`, '');
+  writeFileSync(`${dir}/ip6_tables_names`, '');
+  t.notOk(legacyTablesExist(dir), 'empty lists: none');
+  writeFileSync(`${dir}/ip6_tables_names`, 'mangle\n');
+  t.ok(legacyTablesExist(dir));
+});
+
+t.test('iptables-nft on PATH but failing (no nf_tables in the kernel): legacy, and the reason says so', async (t) => {
+  const c = chooseBackend('auto', saves('', NFT_BROKEN), legacyTables);
+  t.equal(c.backend, 'legacy');
+  t.match(c.reason, /iptables-nft-save fails: .*Could not fetch rule set generation id.*\(exit 1\); iptables-legacy works/);
+  t.throws(() => chooseBackend('auto', saves(missing, NFT_BROKEN), legacyTables), { message: /Could not fetch rule set generation id/ });
+  t.match(chooseBackend('auto', saves('', ''), legacyTables).reason, /no rules in either backend; iptables-nft works/);
+  t.match(chooseBackend('nft', saves('', '')).reason, /set by --iptables-backend/);
+});
+
+t.test('the save cache answers a repeated save until something else runs', async (t) => {
+  const calls: string[] = [];
+  const run = withSaveCache((argv, input) => {
+    calls.push(argv.join(' ') + (input ? ' <<' : ''));
+    return ok(`n=${calls.length}`);
+  });
+  t.equal(run(['iptables-nft-save']).stdout, 'n=1');
+  t.equal(run(['iptables-nft-save']).stdout, 'n=1', 'cached');
+  run(['ip', '-4', 'rule', 'add', 'fwmark', '1', 'lookup', '1']);
+  t.equal(run(['iptables-nft-save']).stdout, 'n=1', 'ip does not change what iptables shows');
+  t.equal(run(['ip6tables-nft-save']).stdout, 'n=3');
+  run(['iptables-nft-restore', '--noflush'], '*mangle\nCOMMIT\n');
+  t.equal(run(['iptables-nft-save']).stdout, 'n=5', 'read again after a restore');
+  t.equal(run(['ip6tables-nft-save']).stdout, 'n=3', 'an IPv4 restore leaves IPv6 tables as they were');
+  run(['ip6tables-nft-restore', '--noflush'], '*mangle\nCOMMIT\n');
+  t.equal(run(['ip6tables-nft-save']).stdout, 'n=7');
+  t.same(calls, ['iptables-nft-save', 'ip -4 rule add fwmark 1 lookup 1', 'ip6tables-nft-save', 'iptables-nft-restore --noflush <<', 'iptables-nft-save', 'ip6tables-nft-restore --noflush <<', 'ip6tables-nft-save']);
+});
+
+t.test('an nft mangle table left empty is deleted with iptables-nft-restore, never nft', async (t) => {
+  const calls: string[] = [];
+  let table = '*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+  const run = (argv: readonly string[], input?: string): RunResult => {
+    calls.push(`${argv.join(' ')}${input ? ` <<${input.replaceAll('\n', '|')}` : ''}`);
+    if (argv[0] === 'iptables-nft-restore' && argv.length === 1) table = '';
+    return ok(argv[0] === 'iptables-nft-save' ? table : '');
+  };
+  t.ok(dropEmptyNftMangle(run, iptablesTools('nft'), 4));
+  t.ok(calls.includes('iptables-nft-restore <<*mangle|COMMIT|'), 'a replacing restore of an empty *mangle');
+  t.notOk(calls.some((c) => c.startsWith('nft ')), 'the nft tool is never run (the image has none)');
+  table = '*mangle\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -j MARK --set-mark 1\nCOMMIT\n';
+  calls.length = 0;
+  t.notOk(dropEmptyNftMangle(run, iptablesTools('nft'), 4), 'a table with someone else’s rules stays');
+  t.same(calls, ['iptables-nft-save']);
+  t.notOk(dropEmptyNftMangle(run, iptablesTools('legacy'), 4), 'legacy tables cannot be deleted: not tried');
 });

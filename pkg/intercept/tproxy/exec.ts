@@ -1,12 +1,12 @@
-// The one executor of a TPROXY plan: runs `ip` and `iptables-restore` with bounded time,
-// applies each step with its undo recorded, and on any failure undoes what it applied, in
-// reverse, then throws naming the failing step. Also detects the iptables backend.
+// The tools a TPROXY plan runs through: `ip` and `iptables-*-restore` with bounded time, the
+// iptables backend detection, and the drop of an nft mangle table left empty. apply.ts is
+// the executor proper (apply with rollback, cleanup).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ErrorCodes, WeftError } from '../../errors/index.js';
 import type { IptablesBackendSetting } from '../common.js';
-import type { Family, IpStep, TproxyPlan } from './plan.js';
-import { isEmptyMangle, parseMangle, renderApply, renderCleanup, renderRollback, type MangleState } from './plan-restore.js';
+import type { Family } from './plan.js';
+import { isEmptyMangle } from './plan-restore.js';
 
 export type Backend = 'nft' | 'legacy';
 
@@ -31,10 +31,37 @@ export const runTool: Runner = (argv, input) => {
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 };
 
+/**
+ * `*tables-*-save` answers are remembered until another iptables tool runs: backend detection
+ * and the executor read the same tables, and each run of a tool costs milliseconds of the
+ * pod's start. (`ip` does not change what iptables shows.)
+ */
+export function withSaveCache(run: Runner): Runner {
+  const saved = new Map<string, RunResult>();
+  return (argv, input) => {
+    const tool = argv[0] ?? '';
+    const isSave = input === undefined && argv.length === 1 && /tables-[a-z]+-save$/.test(tool);
+    if (!isSave) {
+      // An iptables tool can change its family's tables; ip6tables-* only IPv6's.
+      const family = /^ip6tables-/.test(tool) ? 'ip6tables-' : /^iptables-/.test(tool) ? 'iptables-' : tool === 'ip' ? null : '';
+      if (family !== null) for (const k of [...saved.keys()]) if (k.startsWith(family)) saved.delete(k);
+      return run(argv, input);
+    }
+    const key = argv[0] ?? '';
+    const hit = saved.get(key);
+    if (hit) return hit;
+    const r = run(argv);
+    saved.set(key, r);
+    return r;
+  };
+}
+
 export interface IptablesTools {
   backend: Backend;
   save: (f: Family) => string[];
   restore: (f: Family) => string[];
+  /** A restore that replaces each table it names (no --noflush). */
+  replace: (f: Family) => string[];
 }
 
 export function iptablesTools(backend: Backend): IptablesTools {
@@ -44,39 +71,68 @@ export function iptablesTools(backend: Backend): IptablesTools {
     // Not `-t mangle`: with iptables-nft that creates the table when it is absent.
     save: (f) => [bin(f, 'save')],
     restore: (f) => [bin(f, 'restore'), '--noflush'],
+    replace: (f) => [bin(f, 'restore')],
   };
 }
 
-export function isOnPath(tool: string, path = process.env.PATH ?? ''): boolean {
-  return path.split(':').some((d) => d !== '' && existsSync(`${d}/${tool}`));
+export interface BackendChoice {
+  backend: Backend;
+  /** Why, as `--dry-run` prints it. */
+  reason: string;
 }
 
-const countRules = (run: Runner, argv: string[]): number | null => {
-  const r = run(argv);
-  return r.code === 0 ? r.stdout.split('\n').filter((l) => l.startsWith('-A ')).length : null;
-};
+interface SaveProbe {
+  /** Rule count per family; null where the save did not run. */
+  rules: [number | null, number | null];
+  /** The IPv4 save's failure, '' when it ran. */
+  error: string;
+}
+
+/**
+ * Whether any iptables-legacy table exists in this network namespace: the kernel lists them in
+ * /proc/net/ip{,6}_tables_names (iptables-nft registers none). None: legacy holds no rule, and
+ * its tools need not run.
+ */
+export function legacyTablesExist(procNet = '/proc/net'): boolean {
+  return ['ip_tables_names', 'ip6_tables_names'].some((f) => {
+    try {
+      return readFileSync(`${procNet}/${f}`, 'utf8').trim() !== '';
+    } catch {
+      return false; // x_tables not loaded: no legacy table can exist
+    }
+  });
+}
+
+function probe(run: Runner, backend: Backend): SaveProbe {
+  const rs = ([4, 6] as const).map((f) => run([`${f === 4 ? 'iptables' : 'ip6tables'}-${backend}-save`]));
+  const count = (r: RunResult) => (r.code === 0 ? r.stdout.split('\n').filter((l) => l.startsWith('-A ')).length : null);
+  const v4 = rs[0]!;
+  return { rules: [count(v4), count(rs[1]!)], error: v4.code === 0 ? '' : `${(v4.stderr || v4.stdout).trim().split('\n')[0] ?? ''} (exit ${v4.code})` };
+}
+
+const total = (p: SaveProbe): number => (p.rules[0] ?? 0) + (p.rules[1] ?? 0);
 
 /**
  * Like the image would: the backend that already holds rules wins (the node's kube-proxy or
- * CNI chose it); with none, nft when the kernel and tools have it, else legacy.
+ * CNI chose it); with none, iptables-nft when it actually works here (its save runs: the tool
+ * is there and the kernel has nf_tables), else iptables-legacy.
  */
-export function detectBackend(setting: IptablesBackendSetting, run: Runner = runTool, onPath: (tool: string) => boolean = isOnPath): Backend {
-  if (setting !== 'auto') return setting;
-  const rules = (b: Backend) =>
-    [4, 6].map((f) => countRules(run, [`${f === 4 ? 'iptables' : 'ip6tables'}-${b}-save`])).filter((n): n is number => n !== null);
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  // Legacy first: with no legacy rules (the usual case) nft wins without asking it anything.
-  const legacy = rules('legacy');
-  const nftTools = onPath('iptables-nft-save');
-  if (sum(legacy) === 0 && nftTools) return 'nft';
-  const nft = nftTools ? rules('nft') : [];
-  if (sum(legacy) > 0 && sum(nft) === 0) return 'legacy';
-  if (nft.length > 0) return 'nft';
-  if (legacy.length > 0) return 'legacy';
-  throw new WeftError(ErrorCodes.MISSING_FEATURE, 'no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs (are they on PATH?)', {
-    field: '--iptables-backend',
-  });
+export function chooseBackend(setting: IptablesBackendSetting, run: Runner = runTool, legacyTables: () => boolean = legacyTablesExist): BackendChoice {
+  if (setting !== 'auto') return { backend: setting, reason: 'set by --iptables-backend' };
+  const legacy = legacyTables() ? probe(run, 'legacy') : null;
+  const nft = probe(run, 'nft');
+  if (legacy && legacy.rules[0] !== null && total(legacy) > 0 && total(nft) === 0) return { backend: 'legacy', reason: `iptables-legacy holds ${total(legacy)} rule(s), iptables-nft none` };
+  if (nft.rules[0] !== null) return { backend: 'nft', reason: total(nft) > 0 ? `iptables-nft holds ${total(nft)} rule(s)` : 'no rules in either backend; iptables-nft works' };
+  const fallback = legacy ?? probe(run, 'legacy');
+  if (fallback.rules[0] !== null) return { backend: 'legacy', reason: `iptables-nft-save fails: ${nft.error}; iptables-legacy works` };
+  throw new WeftError(
+    ErrorCodes.MISSING_FEATURE,
+    `no usable iptables backend: neither iptables-nft-save nor iptables-legacy-save runs (are they on PATH?): ${nft.error}; ${fallback.error}`,
+    { field: '--iptables-backend' },
+  );
 }
+
+export const detectBackend = (setting: IptablesBackendSetting, run: Runner = runTool, legacyTables?: () => boolean): Backend => chooseBackend(setting, run, legacyTables).backend;
 
 /** IPv6 for `--ipv6 auto`: the pod has a global-scope IPv6 address. */
 export function hasGlobalIpv6(ifInet6 = '/proc/net/if_inet6'): boolean {
@@ -90,121 +146,18 @@ export function hasGlobalIpv6(ifInet6 = '/proc/net/if_inet6'): boolean {
   }
 }
 
-const isPresent = (s: IpStep, out: string): boolean => out.split('\n').some((l) => ` ${l.trim()} `.includes(` ${s.presentPattern} `));
-
 /**
  * iptables-nft creates the mangle table on first use; when nothing but weft was in it, it goes
- * too (best effort: needs the nft tool), so the pod's ruleset reads as it did before weft.
+ * too, so the pod's ruleset reads as it did before weft. A replacing restore of an empty
+ * `*mangle` does it: iptables-nft implements a table flush as deleting the table (its
+ * built-in chains come back on next use). Only the iptables tools are needed, not `nft`,
+ * which the image does not carry.
  */
-function dropEmptyNftMangle(run: Runner, tools: IptablesTools, f: Family): boolean {
+export function dropEmptyNftMangle(run: Runner, tools: IptablesTools, f: Family): boolean {
   if (tools.backend !== 'nft') return false;
   const after = run(tools.save(f));
-  return after.code === 0 && isEmptyMangle(after.stdout) && run(['nft', 'delete', 'table', f === 4 ? 'ip' : 'ip6', 'mangle']).code === 0;
-}
-
-interface Applied {
-  step: string;
-  undo: () => void;
-}
-
-function fail(step: string, r: RunResult, rolledBack: string[], rollbackErrors: string[]): never {
-  const why = (r.stderr || r.stdout).trim().split('\n').slice(0, 5).join(' | ');
-  const rb = rolledBack.length ? `; rolled back: ${rolledBack.join(', ')}` : '; nothing had been applied';
-  const rbe = rollbackErrors.length ? `; ROLLBACK FAILED: ${rollbackErrors.join('; ')}` : '';
-  throw new WeftError(ErrorCodes.APPLY_FAILED, `step "${step}" failed (exit ${r.code}): ${why}${rb}${rbe}`, { field: step });
-}
-
-const readMangle = (run: Runner, tools: IptablesTools, f: Family): { state: MangleState; r: RunResult } => {
-  const r = run(tools.save(f));
-  return { state: parseMangle(r.code === 0 ? r.stdout : ''), r };
-};
-
-/** Apply the plan; on failure undo what was applied and throw naming the step. */
-export function applyPlan(plan: TproxyPlan, tools: IptablesTools, run: Runner = runTool): string[] {
-  const applied: Applied[] = [];
-  const rollback = (): { done: string[]; errors: string[] } => {
-    const done: string[] = [];
-    const errors: string[] = [];
-    for (const a of applied.reverse()) {
-      try {
-        a.undo();
-        done.push(a.step);
-      } catch (e) {
-        errors.push(`${a.step}: ${(e as Error).message}`);
-      }
-    }
-    return { done, errors };
-  };
-  const check = (step: string, r: RunResult): void => {
-    if (r.code === 0) return;
-    const { done, errors } = rollback();
-    fail(step, r, done, errors);
-  };
-  const mustRun = (argv: readonly string[], input?: string): void => {
-    const r = run(argv, input);
-    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr.trim()}`);
-  };
-
-  for (const s of plan.ipSteps) {
-    if (s.addFailsIfPresent) {
-      const added = run(s.add);
-      if (added.code !== 0 && /File exists/.test(added.stderr)) continue;
-      check(`${s.purpose} (${s.add.join(' ')})`, added);
-    } else {
-      const shown = run(s.show);
-      check(`${s.purpose} (${s.show.join(' ')})`, shown);
-      if (isPresent(s, shown.stdout)) continue;
-      check(`${s.purpose} (${s.add.join(' ')})`, run(s.add));
-    }
-    applied.push({ step: s.purpose, undo: () => mustRun(s.del) });
-  }
-  for (const rs of plan.rulesets) {
-    const name = `${rs.family === 4 ? 'iptables' : 'ip6tables'}-restore (IPv${rs.family}, ${tools.backend})`;
-    const before = readMangle(run, tools, rs.family);
-    check(`${name}: read current rules`, before.r);
-    check(name, run(tools.restore(rs.family), renderApply(rs, before.state)));
-    applied.push({
-      step: name,
-      undo: () => {
-        const text = renderRollback(before.state, readMangle(run, tools, rs.family).state);
-        if (text !== null) mustRun(tools.restore(rs.family), text);
-        if (!/^\*mangle$/m.test(before.r.stdout)) dropEmptyNftMangle(run, tools, rs.family);
-      },
-    });
-  }
-  return applied.map((a) => a.step);
-}
-
-/** Remove weft's jumps, chains, ip rules and routes; returns what was removed. Errors are
- * collected so one failure does not leave the rest behind, then thrown together. */
-export function cleanupPlan(plan: TproxyPlan, tools: IptablesTools, families: readonly Family[], run: Runner = runTool): string[] {
-  const removed: string[] = [];
-  const errors: string[] = [];
-  for (const f of families) {
-    const { state, r } = readMangle(run, tools, f);
-    if (r.code !== 0) {
-      // No IPv6 in this kernel, or no such tables: nothing of weft's can be there.
-      if (f === 6) continue;
-      errors.push(`read IPv${f} rules: ${r.stderr.trim()}`);
-      continue;
-    }
-    const text = renderCleanup(state);
-    if (text === null) continue;
-    const res = run(tools.restore(f), text);
-    if (res.code !== 0) {
-      errors.push(`remove IPv${f} chains: ${res.stderr.trim()}`);
-      continue;
-    }
-    removed.push(`IPv${f} chains and jumps`);
-    if (dropEmptyNftMangle(run, tools, f)) removed.push(`empty IPv${f} mangle table`);
-  }
-  for (const s of plan.ipSteps) {
-    const shown = run(s.show);
-    if (shown.code !== 0 || !isPresent(s, shown.stdout)) continue;
-    const res = run(s.del);
-    if (res.code === 0) removed.push(s.purpose);
-    else errors.push(`${s.purpose}: ${res.stderr.trim()}`);
-  }
-  if (errors.length) throw new WeftError(ErrorCodes.APPLY_FAILED, `cleanup incomplete: ${errors.join('; ')}`, { field: 'cleanup' });
-  return removed;
+  if (after.code !== 0 || !isEmptyMangle(after.stdout)) return false;
+  if (run(tools.replace(f), '*mangle\nCOMMIT\n').code !== 0) return false;
+  const check = run(tools.save(f));
+  return check.code === 0 && !/^\*mangle$/m.test(check.stdout);
 }

@@ -4,7 +4,9 @@
 // and keep exactly one jump into each, and lets cleanup remove exactly what weft added.
 import { WEFT_CHAINS, type FamilyRuleset, type Jump } from './plan.js';
 
-const JUMP_LINE = /^-A (PREROUTING|OUTPUT) (.*-j WEFT_[A-Z_]+)$/;
+/** Any chain named WEFT_…, also one an earlier weft had and this one no longer plans. */
+const isWeftChain = (name: string): boolean => /^WEFT_[A-Z0-9_]+$/.test(name);
+const JUMP_LINE = /^-A ([^\s]+) (.*-j WEFT_[A-Z0-9_]+)$/;
 
 export interface MangleState {
   /** weft chains that exist. */
@@ -26,27 +28,32 @@ export function parseMangle(save: string): MangleState {
     if (line.startsWith('*')) inMangle = line === '*mangle';
     if (!inMangle) continue;
     const decl = /^:(\S+) /.exec(line);
-    if (decl?.[1] && WEFT_CHAINS.includes(decl[1])) state.chains.push(decl[1]);
+    if (decl?.[1] && isWeftChain(decl[1])) state.chains.push(decl[1]);
     const add = /^-A (\S+) /.exec(line);
     if (!add?.[1]) continue;
     const chain = add[1];
     const pos = (positions.get(chain) ?? 0) + 1;
     positions.set(chain, pos);
-    if (WEFT_CHAINS.includes(chain)) state.chainRules.push(line);
+    if (isWeftChain(chain)) {
+      state.chainRules.push(line);
+      continue;
+    }
     const j = JUMP_LINE.exec(line);
     if (j?.[1] && j[2]) state.jumps.push({ from: j[1], spec: j[2], position: pos });
   }
   return state;
 }
 
-/** Declare (or, if it exists, flush) every weft chain, fill them, ensure exactly one of each jump. */
+/** Declare (or, if it exists, flush) every weft chain, fill them, ensure exactly one of each
+ * jump; jumps and WEFT_ chains this plan does not have (an older weft's) go. */
 export function renderApply(rs: FamilyRuleset, current: MangleState): string {
   const out = ['*mangle', ...WEFT_CHAINS.map((c) => `:${c} - [0:0]`), ...WEFT_CHAINS.map((c) => `-F ${c}`), ...rs.rules];
   for (const j of rs.jumps) out.push(...ensureOneJump(j, current));
-  // Jumps into weft chains that this plan no longer has (an older weft) go.
   for (const j of current.jumps) {
     if (!rs.jumps.some((w) => w.from === j.from && w.spec === j.spec)) out.push(`-D ${j.from} ${j.spec}`);
   }
+  const stale = current.chains.filter((c) => !WEFT_CHAINS.includes(c));
+  out.push(...stale.map((c) => `-F ${c}`), ...stale.map((c) => `-X ${c}`));
   out.push('COMMIT', '');
   return out.join('\n');
 }

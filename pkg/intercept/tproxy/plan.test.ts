@@ -35,7 +35,7 @@ const cases: [string, Record<string, unknown>, Family[]][] = [
     [4, 6],
   ],
   ['include-only-cidrs', { includeOutboundCidrs: '10.0.0.0/8,192.168.0.0/16,fd00::/8', excludeOutboundCidrs: '10.1.2.3/32' }, [4, 6]],
-  ['include-none', { includeOutboundCidrs: '' }, [4]],
+  ['proxy-mark', { proxyMark: '0x100' }, [4, 6]],
   ['ipv6', {}, [4, 6]],
   ['custom', { proxyUid: '2000', proxyGid: '2001', inboundPort: '16006', outboundPort: '16001', mark: '0x100', routeTable: '200' }, [4, 6]],
   ['many-ports', { excludeOutboundPorts: Array.from({ length: 20 }, (_, i) => 1000 + i).join(',') }, [4]],
@@ -70,4 +70,19 @@ t.test('CIDRs go only to their own family', async (t) => {
   t.notOk(v4?.rules.some((r) => r.includes('fd00::/8')));
   t.ok(v6?.rules.some((r) => r.includes('fd00::/8')));
   t.notOk(v6?.rules.some((r) => r.includes('10.0.0.0/8')));
+});
+
+t.test('marks are whole values, link-local IPv6 is never diverted, the proxy mark is exempt when set', async (t) => {
+  const [v4, v6] = planTproxy(planInput(initSchema.parse({}), [4, 6])).rulesets;
+  const all = [...(v4?.rules ?? []), ...(v6?.rules ?? [])];
+  t.notOk(all.some((r) => /--mark 0x539\/0x539|--set-xmark 0x539\/0x539|--tproxy-mark 0x539\/0x539/.test(r)), 'no partial mask: other mark bits do not make a packet weft’s');
+  t.ok(all.some((r) => r.includes('-m mark --mark 0x539 ')), 'exact mark match');
+  t.notOk(v4?.rules.some((r) => r.includes('fe80::/10')));
+  t.ok(v6?.rules.some((r) => r.startsWith('-A WEFT_OUTPUT -d fe80::/10 ') && r.endsWith('-j RETURN')), 'outbound link-local returns');
+  t.ok(v6?.rules.some((r) => r.startsWith('-A WEFT_INBOUND -d fe80::/10 ') && r.endsWith('-j RETURN')), 'inbound link-local returns');
+  t.notOk(all.some((r) => r.includes('weft/proxy-mark')), 'no --proxy-mark: no rule');
+  const marked = planTproxy(planInput(initSchema.parse({ proxyMark: '42' }), [4])).rulesets[0]!.rules;
+  const exempt = marked.findIndex((r) => r === '-A WEFT_OUTPUT -m mark --mark 0x2a -m comment --comment weft/proxy-mark -j RETURN');
+  t.ok(exempt > 0, 'the proxy’s marked upstream packets return');
+  t.ok(exempt < marked.findIndex((r) => r.includes('weft/outbound-mark')), 'before anything is marked');
 });

@@ -1,9 +1,10 @@
 // The TPROXY rule planner: config in, rules out, no I/O. Every rule is built by a small
 // function that returns one `iptables-restore` line, commented `weft/<purpose>`; the policy
-// routing is a list of `ip` argv pairs (add, del). The executor (exec.ts) runs the plan;
-// `weft init --dry-run` prints it. See docs/tproxy.md for the packet paths.
+// routing is a list of tagged `ip` objects (ip-objects.ts). The executor (exec.ts) runs the
+// plan; `weft init --dry-run` prints it. See docs/tproxy.md for the packet paths.
 import type { InitConfig } from '../common.js';
-import { cidrFamily } from '../common.js';
+import { cidrFamily } from '../init-flags.js';
+import { plannedIpObjects, type IpObject } from './ip-objects.js';
 
 export type Family = 4 | 6;
 
@@ -21,6 +22,8 @@ export interface TproxyPlanInput {
   includeOutboundCidrs: readonly string[] | null;
   mark: number;
   routeTable: number;
+  /** SO_MARK of the proxy's upstream sockets (`weft proxy --proxy-mark`); 0: none. */
+  proxyMark: number;
 }
 
 /** weft's own chains, all in the mangle table. */
@@ -46,28 +49,23 @@ export interface FamilyRuleset {
   jumps: readonly Jump[];
 }
 
-/** One policy-routing step: how to add it, how to remove it, and how to see it is there. */
-export interface IpStep {
-  purpose: string;
-  add: readonly string[];
-  del: readonly string[];
-  /** argv whose output shows the object when present. */
-  show: readonly string[];
-  /** Words that, delimited by spaces, appear in a line of `show`'s output only when present. */
-  presentPattern: string;
-  /** The kernel refuses a duplicate add with EEXIST: try `add` first, no `show` needed. */
-  addFailsIfPresent: boolean;
-}
-
 export interface TproxyPlan {
   rulesets: readonly FamilyRuleset[];
-  ipSteps: readonly IpStep[];
+  /** Policy routing, tagged with WEFT_RT_PROTO; per family: the fwmark rule, then the route. */
+  ipObjects: readonly IpObject[];
 }
+
+/** IPv6 link-local destinations: the proxy cannot dial them without the scope id (interface),
+ * which a diverted connection does not carry, so they are never diverted. */
+export const IPV6_LINK_LOCAL = 'fe80::/10';
 
 /** iptables-save prints a comment bare when it has no space: keep purposes space-free. */
 const comment = (purpose: string): string => `-m comment --comment weft/${purpose}`;
 const hex = (n: number): string => `0x${n.toString(16)}`;
-const markMask = (mark: number): string => `${hex(mark)}/${hex(mark)}`;
+/** Marks are whole values (mask 0xffffffff), as iptables-save prints them: a packet carrying
+ * other mark bits as well is not weft's, and weft's mark replaces whatever mark it had. */
+const setMark = (mark: number): string => `${hex(mark)}/0xffffffff`;
+const matchMark = (mark: number): string => `-m mark --mark ${hex(mark)}`;
 /** `-m multiport` takes at most 15 ports per rule. */
 const chunks = <T>(xs: readonly T[], n = 15): T[][] => {
   const out: T[][] = [];
@@ -82,34 +80,32 @@ const rule = (chain: string, match: string, purpose: string, target: string): st
 /** Flows already diverted to the proxy: their packets belong to a transparent socket. */
 export function divertRules(p: TproxyPlanInput): string[] {
   return [
-    rule(CHAINS.divert, '', 'divert-mark', `MARK --set-xmark ${markMask(p.mark)}`),
+    rule(CHAINS.divert, '', 'divert-mark', `MARK --set-xmark ${setMark(p.mark)}`),
     rule(CHAINS.divert, '', 'divert-accept', 'ACCEPT'),
   ];
 }
 
 export function preroutingRules(p: TproxyPlanInput): string[] {
-  const m = markMask(p.mark);
   return [
     rule(CHAINS.prerouting, '-p tcp -m socket --transparent', 'diverted-flow', CHAINS.divert),
     // Outbound: the app's packet was marked in OUTPUT, policy-routed to lo, and arrives here.
-    rule(CHAINS.prerouting, `-i lo -p tcp -m mark --mark ${m}`, 'outbound-tproxy', `TPROXY --on-port ${p.outboundPort} --tproxy-mark ${m}`),
+    rule(CHAINS.prerouting, `-i lo -p tcp ${matchMark(p.mark)}`, 'outbound-tproxy', `TPROXY --on-port ${p.outboundPort} --tproxy-mark ${setMark(p.mark)}`),
     rule(CHAINS.prerouting, '-i lo', 'loopback-in', 'RETURN'),
     rule(CHAINS.prerouting, '-p tcp', 'inbound', CHAINS.inbound),
   ];
 }
 
-export function inboundRules(p: TproxyPlanInput): string[] {
-  const m = markMask(p.mark);
+export function inboundRules(p: TproxyPlanInput, family: Family): string[] {
   // Only connection openers are diverted: later packets of diverted flows matched the socket
   // rule above, and anything else is a reply to a local (non-transparent) socket.
   const out = [rule(CHAINS.inbound, '-p tcp ! --syn', 'inbound-not-new', 'RETURN')];
+  if (family === 6) out.push(rule(CHAINS.inbound, `-d ${IPV6_LINK_LOCAL}`, 'ipv6-link-local', 'RETURN'));
   for (const ports of chunks(p.excludeInboundPorts)) out.push(rule(CHAINS.inbound, `-p tcp ${portMatch('dports', ports)}`, 'exclude-inbound-port', 'RETURN'));
-  out.push(rule(CHAINS.inbound, '-p tcp', 'inbound-tproxy', `TPROXY --on-port ${p.inboundPort} --tproxy-mark ${m}`));
+  out.push(rule(CHAINS.inbound, '-p tcp', 'inbound-tproxy', `TPROXY --on-port ${p.inboundPort} --tproxy-mark ${setMark(p.mark)}`));
   return out;
 }
 
 export function outputRules(p: TproxyPlanInput, family: Family): string[] {
-  const m = markMask(p.mark);
   const out = [
     rule(CHAINS.output, '-o lo', 'loopback-out', 'RETURN'),
     // Only TCP for now; UDP/DNS would add its own rules here.
@@ -121,9 +117,11 @@ export function outputRules(p: TproxyPlanInput, family: Family): string[] {
     rule(CHAINS.output, `-m owner --uid-owner ${p.proxyUid}`, 'proxy-uid', 'RETURN'),
     rule(CHAINS.output, `-m owner --gid-owner ${p.proxyGid}`, 'proxy-gid', 'RETURN'),
   ];
+  if (p.proxyMark > 0) out.push(rule(CHAINS.output, matchMark(p.proxyMark), 'proxy-mark', 'RETURN'));
+  if (family === 6) out.push(rule(CHAINS.output, `-d ${IPV6_LINK_LOCAL}`, 'ipv6-link-local', 'RETURN'));
   for (const ports of chunks(p.excludeOutboundPorts)) out.push(rule(CHAINS.output, `-p tcp ${portMatch('dports', ports)}`, 'exclude-outbound-port', 'RETURN'));
   for (const c of p.excludeOutboundCidrs.filter((c) => cidrFamily(c) === family)) out.push(rule(CHAINS.output, `-d ${c}`, 'exclude-outbound-cidr', 'RETURN'));
-  const markTarget = `MARK --set-xmark ${m}`;
+  const markTarget = `MARK --set-xmark ${setMark(p.mark)}`;
   if (p.includeOutboundCidrs === null) {
     out.push(rule(CHAINS.output, '-p tcp', 'outbound-mark', markTarget));
   } else {
@@ -139,42 +137,13 @@ export function jumps(): Jump[] {
   ];
 }
 
-export function ipSteps(p: TproxyPlanInput, family: Family): IpStep[] {
-  const f = `-${family}`;
-  const mark = markMask(p.mark);
-  const table = String(p.routeTable);
-  const dflt = family === 4 ? '0.0.0.0/0' : '::/0';
-  // `ip rule` prints the mask only when it is not all ones.
-  const shownMark = p.mark === 0xffffffff ? hex(p.mark) : mark;
-  return [
-    {
-      purpose: `ipv${family}-fwmark-rule`,
-      add: ['ip', f, 'rule', 'add', 'fwmark', mark, 'lookup', table],
-      del: ['ip', f, 'rule', 'del', 'fwmark', mark, 'lookup', table],
-      show: ['ip', f, 'rule', 'show'],
-      presentPattern: `fwmark ${shownMark} lookup ${table}`,
-      // the kernel takes duplicate rules: look first
-      addFailsIfPresent: false,
-    },
-    {
-      purpose: `ipv${family}-local-route`,
-      add: ['ip', f, 'route', 'add', 'local', dflt, 'dev', 'lo', 'table', table],
-      del: ['ip', f, 'route', 'del', 'local', dflt, 'dev', 'lo', 'table', table],
-      // `show table all`: `show table 133` fails while the table does not exist yet.
-      show: ['ip', f, 'route', 'show', 'table', 'all'],
-      presentPattern: `local default dev lo table ${table}`,
-      addFailsIfPresent: true,
-    },
-  ];
-}
-
 export function planTproxy(p: TproxyPlanInput): TproxyPlan {
   const rulesets = p.families.map((family) => ({
     family,
-    rules: [...divertRules(p), ...preroutingRules(p), ...inboundRules(p), ...outputRules(p, family)],
+    rules: [...divertRules(p), ...preroutingRules(p), ...inboundRules(p, family), ...outputRules(p, family)],
     jumps: jumps(),
   }));
-  return { rulesets, ipSteps: p.families.flatMap((f) => ipSteps(p, f)) };
+  return { rulesets, ipObjects: p.families.flatMap((f) => plannedIpObjects(f, p.mark, p.routeTable)) };
 }
 
 /** The planner's input from the validated `weft init` config, once IPv6 is decided. */
@@ -191,5 +160,6 @@ export function planInput(c: InitConfig, families: readonly Family[]): TproxyPla
     includeOutboundCidrs: c.includeOutboundCidrs,
     mark: c.mark,
     routeTable: c.routeTable,
+    proxyMark: c.proxyMark,
   };
 }
