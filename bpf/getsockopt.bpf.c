@@ -114,18 +114,16 @@ static __always_inline int original_dst(struct bpf_sockopt *ctx)
 }
 
 /* Leaves the kernel's answer as it is. The program sees at most one page of the caller's
- * buffer; when the buffer is bigger, kernels before 6.5 (29ebbba7d461) fail the call with
- * EFAULT because ctx->optlen is larger than what the program saw, unless the program sets
- * optlen to 0, which tells the kernel to keep its own result (Documentation/bpf/
- * prog_cgroup_sockopt.rst). Bounded first so that the pointer arithmetic verifies. */
+ * buffer; when the kernel's answer is longer, kernels before 6.5 (29ebbba7d461) fail the call
+ * with EFAULT because ctx->optlen is larger than what the program saw, unless the program sets
+ * optlen to 0, which tells the kernel to keep its own result (the "Large optval" section of
+ * Documentation/bpf/prog_cgroup_sockopt.rst). Compared with the smallest page size rather
+ * than optval_end: pointer arithmetic with a variable needs CAP_PERFMON, which weft-init does
+ * not have (BPF + NET_ADMIN only), and on larger pages the 0 is still a plain pass-through. */
+#define WEFT_MIN_PAGE_SIZE 4096
 static __always_inline void pass_through(struct bpf_sockopt *ctx)
 {
-	__u8 *optval = ctx->optval, *end = ctx->optval_end;
-	__s32 len = ctx->optlen;
-
-	if (len <= 0)
-		return;
-	if (len > 0xffff || optval + len > end)
+	if (ctx->optlen > WEFT_MIN_PAGE_SIZE)
 		ctx->optlen = 0;
 }
 

@@ -34,9 +34,11 @@ if sys.argv[1] == 'proxy':
         r = {'len': r['len'], 'dst': [socket.inet_ntoa(raw[4:8]), struct.unpack('!H', raw[2:4])[0]]}
     out['orig_dst_big'] = r
     print(json.dumps(out), flush=True)
-    c.recv(1)  # the app asks on its end before it closes: keep ours open until then
+    c.sendall(b'.')  # done asking: the app may close now (asked on a closed peer, TCP_INFO says CLOSE_WAIT)
+    c.recv(1)
     c.close()
 else:
     s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=5)
     print(json.dumps(calls(s)), flush=True)
+    s.recv(1)  # wait for the proxy to finish asking on its end
     s.close()

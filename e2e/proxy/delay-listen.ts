@@ -1,16 +1,12 @@
-// Test hook, loaded with `node --import <this file>?ms=N …/cmd/main.js proxy`: each listener
-// adopted from a file descriptor (the addon's IP_TRANSPARENT listeners in tproxy mode) comes
-// up N ms late, one after the other, so a test can watch /ready while the admin server is up
-// and the listeners are not. Everything else in the process is the real `weft proxy`.
-import { Server } from 'node:net';
+// Test hook, loaded with `node --import <this file>?ms=N …/cmd/main.js proxy`: the proxy's
+// listeners come up N ms late (ProxyEngine.start waits first), so a test can watch /ready
+// while the admin server is up and the listeners are not. Everything else in the process is
+// the real `weft proxy`, on whichever connection path (native pool or Node) it uses.
+import { ProxyEngine } from '../../pkg/proxy/engine.js';
 
 const ms = Number(new URL(import.meta.url).searchParams.get('ms') ?? 0);
-const listen = Server.prototype.listen;
-Server.prototype.listen = function (this: Server, ...args: unknown[]): Server {
-  const o = args[0];
-  if (ms > 0 && typeof o === 'object' && o !== null && 'fd' in o) {
-    setTimeout(() => listen.apply(this, args as Parameters<typeof listen>), ms);
-    return this;
-  }
-  return listen.apply(this, args as Parameters<typeof listen>);
-} as typeof listen;
+const start = ProxyEngine.prototype.start;
+ProxyEngine.prototype.start = async function (this: ProxyEngine): Promise<void> {
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  return start.call(this);
+};

@@ -40,7 +40,7 @@ t.test('/ready in a real start-up and drain', { skip, timeout: 120_000 }, async 
     t.notOk(seen.includes(200), `/ready never said 200 (saw ${seen.join(' → ')})`);
     t.not(await exited, 0, 'the proxy exits non-zero');
     t.match(p.output(), /cannot listen on inbound 0\.0\.0\.0:15006: EADDRINUSE/, 'its error names the listener, the port and the cause');
-    t.match(p.output(), /--inbound-port/, 'and the flag', { todo: 'the WeftError carries field --inbound-port (listeners.ts) but the printed message does not name it' });
+    t.match(p.output(), /--inbound-port/, 'and the flag');
     squatter.kill('SIGTERM');
     await new Promise((r) => squatter.once('exit', r));
   });

@@ -87,7 +87,7 @@ export async function openListeners(
             skipped.push(`${direction} [${host}]:${port}: ${code}`);
             continue;
           }
-          throw new WeftError(ErrorCodes.NATIVE, `cannot listen on ${direction} ${family === 6 ? `[${host}]` : host}:${port}: ${code || (e as Error).message}`, { field: `--${direction}-port`, cause: e });
+          throw new WeftError(ErrorCodes.NATIVE, `--${direction}-port: cannot listen on ${direction} ${family === 6 ? `[${host}]` : host}:${port}: ${code || (e as Error).message}`, { field: `--${direction}-port`, cause: e });
         }
         listeners.push({ direction, family, port, close });
       }
