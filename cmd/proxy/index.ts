@@ -1,6 +1,6 @@
 // `weft proxy`: flags/env → config → startProxy; SIGTERM drains (exit 0).
 // The V8 compile cache is switched on before the proxy's dependencies load (prom-client,
-// zod, pino): it roughly halves startup on a warm start. Failure to enable it is harmless.
+// pino): it roughly halves startup on a warm start. Failure to enable it is harmless.
 import { enableCompileCache } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 
@@ -16,8 +16,10 @@ export const SIDECAR_V8_FLAGS = ['--semi-space-growth-factor=1'] as const;
 export async function run(argv: string[]): Promise<number> {
   for (const f of SIDECAR_V8_FLAGS) setFlagsFromString(f);
   enableCompileCache?.();
-  const { parseProxyConfig } = await import('../../pkg/api/proxy-config.js');
-  const config = parseProxyConfig(argv);
+  // The injector's plain flags skip zod (pkg/api/proxy-fast.ts); anything else — --help, a bad
+  // value — goes to the schema, which gives the error.
+  const { fastProxyConfig } = await import('../../pkg/api/proxy-fast.js');
+  const config = fastProxyConfig(argv, process.env) ?? (await import('../../pkg/api/proxy-config.js')).parseProxyConfig(argv);
   if (!config) return 0;
   const { startProxy } = await import('../../pkg/proxy/index.js');
   let finished: (code: number) => void = () => {};

@@ -1,7 +1,7 @@
 // The containers and volumes weft adds. Args and env follow docs/flags.md exactly; the
 // privileges per mode are explained in docs/injection.md.
 import type { Container, EnvVar, Probe, SecurityContext, Volume } from '../api/k8s-types.js';
-import { DEFAULT_TOKEN_DIR, DEFAULT_TOKEN_FILE } from '../api/proxy-config.js';
+import { DEFAULT_TOKEN_DIR, DEFAULT_TOKEN_FILE } from '../api/proxy-flags.js';
 import type { Values } from '../api/values.js';
 import type { AppProbes } from './probes.js';
 import { resourceList, type Settings } from './settings.js';

@@ -3,7 +3,7 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export { LOG_LEVELS } from './levels.js';
 
 export function createLogger(component: string, level: LevelWithSilent = 'info', destination: number | NodeJS.WritableStream = 2): Logger {
   const dest = typeof destination === 'number' ? pino.destination({ fd: destination, sync: false }) : destination;

@@ -4,7 +4,7 @@
 // large share of an idle proxy's memory and startup (docs/performance.md); admin-server.ts
 // speaks just enough HTTP/1.1 over node:net.
 import type { Server } from 'node:net';
-import { PROBE_KINDS, publicConfig, type ProxyConfig } from '../api/proxy-config.js';
+import { PROBE_KINDS, publicConfig, type ProxyConfig } from '../api/proxy-flags.js';
 import type { Logger } from '../log/index.js';
 import { exposition, type Registry } from '../metrics/registry.js';
 import { isLoopback, unmap } from './addr.js';

@@ -119,3 +119,37 @@ t.test('the health messages: encoding and a decoder that skips unknown fields', 
   t.throws(() => decodeHealthCheckResponse(Buffer.from([0, 0, 0, 0, 9, 0x08])), /truncated/);
   t.throws(() => decodeHealthCheckResponse(Buffer.from([1, 0, 0, 0, 0])), /compressed/);
 });
+
+t.test('httpGet probes: the app status as kubelet would see it, with its headers, over IPv4 and IPv6', async (t) => {
+  const seen: { url: string; host: string; ua: string; custom: string }[] = [];
+  const server = createHttpServer((req, res) => {
+    seen.push({ url: req.url ?? '', host: req.headers.host ?? '', ua: req.headers['user-agent'] ?? '', custom: String(req.headers['x-probe'] ?? '') });
+    const code = Number(/code=(\d+)/.exec(req.url ?? '')?.[1] ?? 200);
+    res.writeHead(code, code === 301 ? { location: '/elsewhere' } : {}).end('body that is never read');
+  });
+  await new Promise<void>((r) => server.listen(0, '::', () => r()));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const port = (server.address() as { port: number }).port;
+  const probe = (path: string, httpHeaders: { name: string; value: string }[] = []) => ({ httpGet: { port, path, scheme: 'HTTP' as const, httpHeaders } });
+  t.match(await runProbe(probe('/healthz?code=200'), '127.0.0.1'), { status: 200 });
+  t.match(await runProbe(probe('/healthz?code=503'), '127.0.0.1'), { status: 503, detail: 'http 503' });
+  t.match(await runProbe(probe('/healthz?code=301'), '::1'), { status: 301 }, 'a redirect is the app’s answer (kubelet counts < 400 as success)');
+  t.match(await runProbe(probe('/h', [{ name: 'Host', value: 'app.local' }, { name: 'X-Probe', value: 'yes' }]), '127.0.0.1'), { status: 200 });
+  t.same(seen[0], { url: '/healthz?code=200', host: `127.0.0.1:${port}`, ua: 'kube-probe/weft', custom: '' });
+  t.equal(seen[2]?.host, `[::1]:${port}`, 'an IPv6 host is bracketed');
+  t.same(seen[3], { url: '/h', host: 'app.local', ua: 'kube-probe/weft', custom: 'yes' }, "the probe's own headers, Host included");
+});
+
+t.test('httpGet probes: refused, silent and broken apps', async (t) => {
+  const refused = await freePort();
+  t.match(await runProbe({ httpGet: { port: refused, path: '/', scheme: 'HTTP', httpHeaders: [] } }, '127.0.0.1'), { status: 503, unreachable: true });
+  const { createServer } = await import('node:net');
+  const broken = createServer((s) => s.end('SMTP ready\r\n'));
+  await new Promise<void>((r) => broken.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => broken.close());
+  const port = (broken.address() as { port: number }).port;
+  t.match(await runProbe({ httpGet: { port, path: '/', scheme: 'HTTP', httpHeaders: [] } }, '127.0.0.1'), { status: 502, detail: /malformed status line/ });
+});

@@ -1,8 +1,7 @@
 // Runs the app's original kubelet probe from inside the pod, so probes keep working when
 // policy denies traffic by default: the injector points kubelet at
 // GET :15020/app-health/<container>/<kind> and the proxy replays the real probe here.
-import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
+import { connect, isIPv6 } from 'node:net';
 import type { AppProbe } from '../api/proxy-config.js';
 
 export interface ProbeResult {
@@ -27,7 +26,7 @@ const DEFAULT_TIMEOUT_MS = 1000;
 
 // node:https (and OpenSSL with it) is loaded only for an HTTPS probe: it costs an idle
 // proxy several MiB, and most probes are plain HTTP or TCP.
-let httpsRequest: typeof httpRequest | null = null;
+let httpsRequest: typeof import('node:https').request | null = null;
 // node:http2 likewise, only for a grpc probe.
 let http2: typeof import('node:http2') | null = null;
 
@@ -50,19 +49,53 @@ export async function runProbe(probe: AppProbe, host: string): Promise<ProbeResu
   const g = probe.httpGet;
   const headers: Record<string, string> = { 'user-agent': 'kube-probe/weft' };
   for (const h of g.httpHeaders) headers[h.name.toLowerCase()] = h.value;
-  const req = g.scheme === 'HTTPS' ? (httpsRequest ??= (await import('node:https')).request) : httpRequest;
+  if (g.scheme !== 'HTTPS') return httpStatus(g.host ?? host, g.port, g.path, headers, timeoutMs);
+  httpsRequest ??= (await import('node:https')).request;
+  const req = httpsRequest;
   return new Promise((resolve) => {
-    const r = req(
-      { host: g.host ?? host, port: g.port, path: g.path, method: 'GET', headers, timeout: timeoutMs, agent: false, ...(g.scheme === 'HTTPS' ? { rejectUnauthorized: false } : {}) },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 502, detail: `http ${res.statusCode}` }));
-        res.on('error', () => resolve({ status: 503, detail: 'http response error' }));
-      },
-    );
+    const r = req({ host: g.host ?? host, port: g.port, path: g.path, method: 'GET', headers, timeout: timeoutMs, agent: false, rejectUnauthorized: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 502, detail: `http ${res.statusCode}` }));
+      res.on('error', () => resolve({ status: 503, detail: 'http response error' }));
+    });
     r.on('timeout', () => r.destroy(Object.assign(new Error('probe timed out'), { code: 'ETIMEDOUT' })));
     r.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 503, detail: `http: ${e.code ?? e.message}`, unreachable: e.code === 'ECONNREFUSED' }));
     r.end();
+  });
+}
+
+/**
+ * A plain-HTTP probe as kubelet sends it (GET, Host, User-Agent, the probe's headers,
+ * `Connection: close`) over node:net: only the status line is read. node:http would cost
+ * every proxy ~14 MiB of RSS for this one request shape (docs/proxy.md).
+ */
+function httpStatus(host: string, port: number, path: string, headers: Record<string, string>, timeoutMs: number): Promise<ProbeResult> {
+  const hostHeader = `${isIPv6(host) ? `[${host}]` : host}${port === 80 ? '' : `:${port}`}`;
+  const lines = [`GET ${path} HTTP/1.1`, `host: ${headers.host ?? hostHeader}`];
+  for (const [k, v] of Object.entries(headers)) if (k !== 'host' && k !== 'connection') lines.push(`${k}: ${v}`);
+  const request = `${lines.join('\r\n')}\r\nconnection: close\r\n\r\n`;
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    let got = '';
+    const finish = (r: ProbeResult): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ status: 503, detail: 'http: ETIMEDOUT' }), timeoutMs);
+    s.once('connect', () => s.write(request, 'latin1'));
+    s.on('data', (b: Buffer) => {
+      got += b.toString('latin1');
+      const eol = got.indexOf('\r\n');
+      if (eol < 0) {
+        if (got.length > 8192) finish({ status: 502, detail: 'http: no status line' });
+        return;
+      }
+      const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(got.slice(0, eol));
+      finish(m ? { status: Number(m[1]), detail: `http ${m[1]}` } : { status: 502, detail: 'http: malformed status line' });
+    });
+    s.once('end', () => finish({ status: 502, detail: 'http: closed before a status line' }));
+    s.once('error', (e: NodeJS.ErrnoException) => finish({ status: 503, detail: `http: ${e.code ?? e.message}`, unreachable: e.code === 'ECONNREFUSED' }));
   });
 }
 

@@ -2,7 +2,7 @@
 // with the deciding policy and rule (pkg/policy/decision-log.ts). The policy file source lives in pkg/policy and is
 // loaded by name only when --policy-file is given, so the proxy starts without it otherwise.
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_TOKEN_FILE, type PodInfo } from '../api/proxy-config.js';
+import { DEFAULT_TOKEN_FILE, type PodInfo } from '../api/proxy-flags.js';
 import { ErrorCodes, WeftError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import type { Registry } from '../metrics/registry.js';
