@@ -2,7 +2,8 @@
 // Ready once listeners are up and policy is loaded; drain on request.
 import type { ProxyConfig } from '../api/proxy-config.js';
 import { ErrorCodes, WeftError } from '../errors/index.js';
-import { createLogger, type Logger } from '../log/index.js';
+import type { Logger } from '../log/index.js';
+import { createLiteLogger } from '../log/lite.js';
 import { createProxyMetrics, type ProxyMetrics } from '../metrics/proxy.js';
 import { createRegistry, type Registry } from '../metrics/registry.js';
 import type { Authorizer } from '../policy/types.js';
@@ -43,7 +44,7 @@ export interface RunningProxy {
 }
 
 export async function startProxy(config: Readonly<ProxyConfig>, o: StartOptions = {}): Promise<RunningProxy> {
-  const log = o.log ?? createLogger('proxy', config.logLevel);
+  const log: Logger = o.log ?? createLiteLogger('proxy', config.logLevel);
   const registry = o.registry ?? createRegistry({ defaultLabels: { namespace: config.pod.namespace, pod: config.pod.name } });
   const metrics = createProxyMetrics(registry);
   let state: 'starting' | 'ready' | 'draining' = 'starting';

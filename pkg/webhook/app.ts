@@ -4,7 +4,7 @@
 // (inject-handler.ts); fastify serves everything else, and /inject too for app.inject().
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import type { Logger } from '../log/index.js';
+import type { PinoLogger } from '../log/index.js';
 import type { InjectConfig } from '../inject/index.js';
 import type { InjectorMetrics } from '../metrics/injector.js';
 import type { KubeEvent } from '../api/k8s-types.js';
@@ -16,7 +16,7 @@ export interface ControllerAppOptions {
   tls: KeyPair;
   config: InjectConfig;
   metrics: InjectorMetrics;
-  logger: Logger;
+  logger: PinoLogger;
   /** Extra route plugins (e.g. the policy server's `policyPlugin`). */
   plugins?: FastifyPluginAsync[];
   /** Options passed to every plugin. */

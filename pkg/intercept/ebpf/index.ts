@@ -44,7 +44,7 @@ export function neededFeatures(skMsg: boolean): string[] {
 }
 
 export async function runEbpfInit(config: InitConfig, opts: EbpfInitOptions = {}): Promise<number> {
-  const log = opts.log ?? createLogger('init');
+  const log: Logger = opts.log ?? createLogger('init');
   const out = opts.out ?? ((l: string) => void process.stdout.write(`${l}\n`));
   const netnsPath = opts.netnsPath ?? '/proc/self/ns/net';
   const cgroupPath = resolveCgroup(config);
