@@ -94,7 +94,7 @@ export function targets(b: BenchResult): Target[] {
   };
   const direct = arm(b, 'direct');
   const hap = arm(b, 'haproxy');
-  for (const name of ['weft-direct', 'weft-tproxy', 'weft-ebpf']) {
+  for (const name of ['weft-direct', 'weft-tproxy', 'weft-ebpf', 'weft-ebpf-skmsg']) {
     const w = arm(b, name);
     if (!w) continue;
     if (direct && hap) {
@@ -118,12 +118,14 @@ export function targets(b: BenchResult): Target[] {
   const init = b.extras.init as { cliMedianMs?: number; targetMs?: number } | undefined;
   if (typeof init?.cliMedianMs === 'number') push('weft init', 'tproxy: program a pod, CLI wall time (Node start included) ≤ 100 ms', init.cliMedianMs, '<=', init.targetMs ?? 100, 'ms');
   const tp = arm(b, 'weft-tproxy');
-  const eb = arm(b, 'weft-ebpf');
-  if (tp && eb) {
-    push('weft-ebpf', 'eBPF rt/s ≥ tproxy', med(eb, 'rtps.rtps'), '>=', med(tp, 'rtps.rtps'), 'rt/s');
-    push('weft-ebpf', 'eBPF conn/s ≥ tproxy', med(eb, 'connrate.cps'), '>=', med(tp, 'connrate.cps'), 'conn/s');
-    push('weft-ebpf', 'eBPF bulk ≥ tproxy', med(eb, 'bulk.gbps'), '>=', med(tp, 'bulk.gbps'), 'Gbit/s');
-    push('weft-ebpf', 'eBPF ping-pong p50 ≤ tproxy', med(eb, 'latency.p50'), '<=', med(tp, 'latency.p50'), 'µs');
+  for (const name of ['weft-ebpf', 'weft-ebpf-skmsg']) {
+    const eb = arm(b, name);
+    if (!tp || !eb) continue;
+    push(name, 'eBPF rt/s ≥ tproxy', med(eb, 'rtps.rtps'), '>=', med(tp, 'rtps.rtps'), 'rt/s');
+    push(name, 'eBPF conn/s ≥ tproxy', med(eb, 'connrate.cps'), '>=', med(tp, 'connrate.cps'), 'conn/s');
+    push(name, 'eBPF bulk ≥ tproxy', med(eb, 'bulk.gbps'), '>=', med(tp, 'bulk.gbps'), 'Gbit/s');
+    push(name, 'eBPF ping-pong p50 ≤ tproxy', med(eb, 'latency.p50'), '<=', med(tp, 'latency.p50'), 'µs');
+    push(name, 'eBPF ping-pong p99 ≤ tproxy', med(eb, 'latency.p99'), '<=', med(tp, 'latency.p99'), 'µs');
   }
   return out;
 }

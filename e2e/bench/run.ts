@@ -68,7 +68,7 @@ function compilePingpong(dir: string): string {
 }
 
 function allArms(topo: Topology): ArmSpec[] {
-  return [directArm(topo), haproxyArm(topo, false), haproxyArm(topo, true), nginxStreamArm(topo), weftDirectArm(topo), weftMeshArm(topo, 'tproxy'), weftMeshArm(topo, 'ebpf')];
+  return [directArm(topo), haproxyArm(topo, false), haproxyArm(topo, true), nginxStreamArm(topo), weftDirectArm(topo), weftMeshArm(topo, 'tproxy'), weftMeshArm(topo, 'ebpf'), weftMeshArm(topo, 'ebpf', { skMsg: true })];
 }
 
 interface Live {

@@ -15,7 +15,7 @@ if (process.getuid?.() !== 0) {
   process.exit(0);
 }
 
-const ARMS = ['direct', 'haproxy', 'haproxy-splice', 'nginx-stream', 'weft-direct', 'weft-tproxy', 'weft-ebpf'];
+const ARMS = ['direct', 'haproxy', 'haproxy-splice', 'nginx-stream', 'weft-direct', 'weft-tproxy', 'weft-ebpf', 'weft-ebpf-skmsg'];
 const WORKLOADS = ['latency.p50', 'latency.p99', 'latency.p999', 'rtps.rtps', 'connrate.cps', 'bulk.gbps', 'bulk.secondsPerGiB', 'http1000.p50', 'http1000.p99', 'http5000.p99'];
 
 t.test('flags', async (t) => {

@@ -83,12 +83,16 @@ function clientPod(name: string, annotations: Record<string, string>, extra: Pod
   };
 }
 
-/** The pod as the webhook would admit it in a namespace labelled for injection. */
-export function injected(pod: Pod, mode: 'tproxy' | 'ebpf'): Pod {
+/** The pod as the webhook would admit it in a namespace labelled for injection. With
+ * `skMsg`, weft-init also gets `--sk-msg on` (off by default, see docs/ebpf.md). */
+export function injected(pod: Pod, mode: 'tproxy' | 'ebpf', o: { skMsg?: boolean } = {}): Pod {
   const annotated: Pod = { ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations, intercept: mode } } };
   const r = injectPod(annotated, { name: 'bench', labels: { 'weft.dev/inject': 'enabled' } }, { values: defaultValues(), version: '0.1.0' });
   if (isSkip(r)) throw new Error(`not injected: ${r.message}`);
-  return r.injectedPod;
+  if (!o.skMsg) return r.injectedPod;
+  const spec = r.injectedPod.spec!;
+  const initContainers = (spec.initContainers ?? []).map((c) => (c.name === 'weft-init' ? { ...c, args: [...(c.args ?? []), '--sk-msg', 'on'] } : c));
+  return { ...r.injectedPod, spec: { ...spec, initContainers } };
 }
 
 export interface Topology {

@@ -76,10 +76,11 @@ export function weftDirectArm(topo: Topology): ArmSpec {
   };
 }
 
-export function weftMeshArm(topo: Topology, mode: 'tproxy' | 'ebpf'): ArmSpec {
+export function weftMeshArm(topo: Topology, mode: 'tproxy' | 'ebpf', o: { skMsg?: boolean } = {}): ArmSpec {
+  const tag = `${mode}${o.skMsg ? '-skmsg' : ''}`;
   return {
-    name: `weft-${mode}`,
-    description: `client pod injected with intercept: ${mode} (weft init + weft proxy --mode ${mode}); two-hop HTTP to a server pod injected the same way`,
+    name: `weft-${tag}`,
+    description: `client pod injected with intercept: ${mode}${o.skMsg ? ' and weft-init --sk-msg on (app↔proxy bytes redirected by sk_msg)' : ''} (weft init + weft proxy --mode ${mode}); two-hop HTTP to a server pod injected the same way`,
     hops: 1,
     async setup() {
       const noAddon = await addonSettled();
@@ -87,8 +88,8 @@ export function weftMeshArm(topo: Topology, mode: 'tproxy' | 'ebpf'): ArmSpec {
       let client: SandboxPod;
       let server: SandboxPod;
       try {
-        client = await topo.pod(`cli-${mode}`, () => injected(topo.clientPodSpec(`cli-${mode}`), mode), 60_000);
-        server = await topo.pod(`srv-${mode}`, () => injected(topo.serverPodSpec(`srv-${mode}`), mode), 60_000);
+        client = await topo.pod(`cli-${tag}`, () => injected(topo.clientPodSpec(`cli-${tag}`), mode, o), 60_000);
+        server = await topo.pod(`srv-${tag}`, () => injected(topo.serverPodSpec(`srv-${tag}`), mode, o), 60_000);
       } catch (e) {
         return { skipped: `the injected ${mode} pods did not start: ${(e as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600)}` };
       }
