@@ -150,26 +150,48 @@ static bool Fail(Worker& w, Conn* c, int err) {
   return false;
 }
 
+static bool MakePipe(Worker& w, Dir& d, size_t want);
+
+// Sends what `d.pre` holds (bytes read but not yet taken by the destination). Returns 1 when
+// it is empty, 0 when the destination is full (wait for its EPOLLOUT), -1 when the connection
+// ended.
+static int FlushPre(Worker& w, Conn* c, Dir& d) {
+  while (d.preOff < d.pre.size()) {
+    ssize_t n = ::send(d.dst, d.pre.data() + d.preOff, d.pre.size() - d.preOff, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      d.preOff += static_cast<size_t>(n);
+      d.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      c->lastActive = w.now();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return 0;
+    Fail(w, c, n < 0 ? errno : EIO);
+    return -1;
+  }
+  d.pre.clear();
+  d.preOff = 0;
+  return 1;
+}
+
 // Moves bytes for one direction until it would block. Returns false if the connection ended.
-// Reads go on until EAGAIN: a short splice does not mean the socket is drained (a splice
-// fills at most the pipe's 16 buffer slots, one per segment), and an edge-triggered socket
-// raises no new edge for bytes already queued.
-static bool Pump(Worker& w, Conn* c, Dir& d) {
+//
+// Two ways, per direction. Messages (the start, and whatever comes in pieces smaller than the
+// buffer) go recv → send through the worker's buffer: for request/response traffic that is
+// the cheapest path (splice's pipe bookkeeping costs more than copying a few KiB), and a short
+// recv from a TCP socket takes everything queued, so no EAGAIN probe is needed — whatever
+// arrives later raises a new edge. A hang-up in the event (`probe`) is the exception: its FIN
+// would raise no new edge, so then reads go on to EOF. A read that fills the whole buffer
+// marks a bulk stream, which moves to splice through a pipe (zero-copy; reads there go on
+// until EAGAIN, since a short splice proves nothing: it fills at most the pipe's 16 slots).
+// Unsent bytes wait in `pre`, and nothing more is read until they are gone, so memory per
+// direction is bounded either way (the buffer, or the pipe).
+static bool Pump(Worker& w, Conn* c, Dir& d, bool probe) {
   if (d.done) return true;
   Dir& other = &d == &c->dir[0] ? c->dir[1] : c->dir[0];
   for (;;) {
-    while (d.preOff < d.pre.size()) {
-      ssize_t n = ::send(d.dst, d.pre.data() + d.preOff, d.pre.size() - d.preOff, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        d.preOff += static_cast<size_t>(n);
-        d.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-        c->lastActive = w.now();
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) return true;
-      return Fail(w, c, n < 0 ? errno : EIO);
-    }
+    int f = FlushPre(w, c, d);
+    if (f <= 0) return f == 0;
     while (d.inPipe > 0) {
       ssize_t n = splice(d.pipeR, nullptr, d.dst, nullptr, d.inPipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n > 0) {
@@ -188,6 +210,37 @@ static bool Pump(Worker& w, Conn* c, Dir& d) {
       if (!other.done) ::shutdown(d.dst, SHUT_WR);
       d.done = true;
       return true;
+    }
+    if (d.pipeR < 0) {
+      char* buf = w.scratch();
+      ssize_t n = ::recv(d.src, buf, Worker::kScratch, MSG_DONTWAIT);
+      if (n > 0) {
+        c->lastActive = w.now();
+        ssize_t sent = ::send(d.dst, buf, static_cast<size_t>(n), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent < 0 && errno != EAGAIN && errno != EINTR) return Fail(w, c, errno);
+        if (sent < 0) sent = 0;
+        d.bytes.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+        if (sent < n) {
+          d.pre.assign(buf + sent, buf + n);
+          d.preOff = 0;
+          return true;  // the destination's EPOLLOUT resumes this direction
+        }
+        if (static_cast<size_t>(n) == Worker::kScratch) {
+          // A full buffer: a bulk stream. Splice from here on, if a pipe can be had.
+          if (MakePipe(w, d, c->pipeSize)) continue;
+          d.pipeR = d.pipeW = -1;
+          continue;
+        }
+        if (!probe) return true;
+        continue;
+      }
+      if (n == 0) {
+        d.eof = true;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return true;
+      return Fail(w, c, errno);
     }
     ssize_t n = splice(d.src, nullptr, d.pipeW, nullptr, d.cap, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
@@ -219,27 +272,25 @@ static bool MakePipe(Worker& w, Dir& d, size_t want) {
   return true;
 }
 
-static bool SetupDirs(Worker& w, Conn* c, size_t pipeSize) {
+// Pipes come later, only for a direction that turns out to be a bulk stream (Pump).
+static void SetupDirs(Conn* c) {
   for (int i = 0; i < 2; i++) {
-    Dir& d = c->dir[i];
-    d.src = c->fd[i];
-    d.dst = c->fd[1 - i];
-    if (d.pipeR < 0 && !MakePipe(w, d, pipeSize)) return Fail(w, c, errno);
+    c->dir[i].src = c->fd[i];
+    c->dir[i].dst = c->fd[1 - i];
   }
-  return true;
 }
 
 static void BeginRelay(Worker& w, Conn* c) {
   c->phase = Conn::Phase::kRelaying;
   c->lastActive = w.now();
-  if (!SetupDirs(w, c, c->pipeSize)) return;
+  SetupDirs(c);
   if (c->idleMs) w.Wake(c->Due());
   // Bytes may wait on either side already (the peeked request, a server's banner): pump now
   // rather than at the next edge, which may never come. A side that raised no edge yet has
   // nothing to read: its first edge starts it.
   for (int s = 0; s < 2; s++) {
     bool any = c->sawIn[s] || c->sawHup[s];
-    if (any && !Pump(w, c, c->dir[s])) return;
+    if (any && !Pump(w, c, c->dir[s], c->sawHup[s])) return;
   }
   if (c->dir[0].done && c->dir[1].done) FinishConn(w, c, EndReason::kEof, 0);
 }
@@ -338,8 +389,14 @@ static void OnRelayEvent(Worker& w, Conn* c, int s, uint32_t events) {
   // stalls only on its EPOLLOUT. Pumping just what the event can have unblocked saves a
   // syscall per event on the latency path.
   constexpr uint32_t kAny = EPOLLERR | EPOLLHUP;
-  if ((events & (EPOLLIN | EPOLLRDHUP | kAny)) && !Pump(w, c, c->dir[s])) return;
-  if ((events & (EPOLLOUT | kAny)) && !Pump(w, c, c->dir[1 - s])) return;
+  bool hangup = events & (EPOLLRDHUP | kAny);
+  if ((events & (EPOLLIN | EPOLLRDHUP | kAny)) && !Pump(w, c, c->dir[s], hangup)) return;
+  // Writable again: a direction that was stalled on this socket resumes, and reads on to
+  // EAGAIN — the edges that told of new bytes came while it could not take them. (Every
+  // ACK of sent data raises EPOLLOUT too; a direction that was not stalled has nothing to do.)
+  Dir& out = c->dir[1 - s];
+  bool stalled = out.preOff < out.pre.size() || out.inPipe > 0;
+  if ((events & kAny || (events & EPOLLOUT && stalled)) && !Pump(w, c, out, true)) return;
   if (c->dir[0].done && c->dir[1].done) FinishConn(w, c, EndReason::kEof, 0);
 }
 
@@ -399,7 +456,7 @@ void AdoptRelay(Worker& w, std::shared_ptr<Conn> sc) {
   c->phase = Conn::Phase::kRelaying;
   c->lastActive = w.now();
   w.AddTimed(c);
-  if (!SetupDirs(w, c, c->pipeSize)) return;
+  SetupDirs(c);
   for (int s = 0; s < 2; s++) {
     if (!w.Register(c->fd[s], kSockEvents, &c->side[s])) {
       Fail(w, c, errno);

@@ -118,6 +118,10 @@ class Worker {
     for (Conn* c : all) fn(c);
   }
 
+  // The buffer message-sized relay reads land in before they are sent on (conn.cc Pump).
+  static constexpr size_t kScratch = 64 * 1024;
+  char* scratch() { return scratch_.data(); }
+
   // Empty pipes are reused: a relay costs no pipe2/F_SETPIPE_SZ/close when one is pooled.
   bool TakePipe(int* r, int* w, size_t* cap);
   void ReturnPipe(int r, int w, size_t cap);
@@ -163,6 +167,7 @@ class Worker {
     size_t cap;
   };
   std::vector<Pipe> pipes_;
+  std::vector<char> scratch_ = std::vector<char>(kScratch);
   std::mutex mu_;
   std::vector<std::function<void()>> cmds_;
   friend struct WakeEntry;

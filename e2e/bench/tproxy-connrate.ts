@@ -53,10 +53,9 @@ const PROXY = `
 const root = process.argv[1];
 const { parseProxyConfig } = await import(root + 'dist/pkg/api/proxy-config.js');
 const { startProxy } = await import(root + 'dist/pkg/proxy/index.js');
-const { localEndpoint } = await import(root + 'dist/pkg/proxy/listeners.js');
 const config = parseProxyConfig(['--mode', 'tproxy', '--log-level', 'warn', '--opaque-ports', '${SERVER_PORT}'], {});
-const direct = (s) => s.localAddress?.endsWith('127.0.0.1') && s.localPort === ${OUTBOUND};
-const resolveDst = (dir, s) => (direct(s) ? { address: '${SERVER_IP}', port: ${SERVER_PORT} } : localEndpoint(s));
+const direct = (found) => found?.address === '127.0.0.1' && found.port === ${OUTBOUND};
+const resolveDst = (dir, src, found) => (direct(found) ? { address: '${SERVER_IP}', port: ${SERVER_PORT} } : found);
 await startProxy(config, { resolveDst });
 console.log('ready');
 `;

@@ -12,8 +12,9 @@ import { socketFd, type NativeCaps } from './native-bridge.js';
 import { NativePath } from './native-path.js';
 import type { AccessLog, Endpoint } from './types.js';
 
-/** Test hook (mode none): the original destination of an accepted connection. */
-export type ResolveDst = (direction: Direction, src: Endpoint) => Endpoint | null;
+/** Test and bench hook: the original destination of an accepted connection, given its peer
+ * and the destination the proxy itself found (null when it found none). */
+export type ResolveDst = (direction: Direction, src: Endpoint, found: Endpoint | null) => Endpoint | null;
 
 export interface EngineOptions {
   config: Readonly<ProxyConfig>;
@@ -94,7 +95,11 @@ export class ProxyEngine {
    * ebpf mode), SO_ORIGINAL_DST for the eBPF connect redirect and iptables REDIRECT.
    */
   originalDst(direction: Direction, s: Socket, src: Endpoint): Endpoint | null {
-    if (this.resolveDst) return this.resolveDst(direction, src);
+    if (this.resolveDst) return this.resolveDst(direction, src, this.foundDst(direction, s));
+    return this.foundDst(direction, s);
+  }
+
+  private foundDst(direction: Direction, s: Socket): Endpoint | null {
     const mode = this.config.mode;
     if (mode === 'tproxy' || (mode === 'ebpf' && direction === 'inbound')) return localEndpoint(s);
     if (this.caps.originalDst && this.caps.native) {

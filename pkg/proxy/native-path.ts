@@ -142,7 +142,8 @@ export class NativePath {
     const { engine } = this;
     if (engine.draining) return this.pool.reset(id, true);
     const src = { address: srcAddr, port: sport };
-    const dst = engine.resolveDst ? engine.resolveDst(direction, src) : dstAddr ? { address: dstAddr, port: dport } : null;
+    const found = dstAddr ? { address: dstAddr, port: dport } : null;
+    const dst = engine.resolveDst ? engine.resolveDst(direction, src, found) : found;
     const a = admit(engine, direction, src, dst, () => this.pool.reset(id, true));
     if (!a) return;
     const c = new NativeConn(this, id, a.ctx);
