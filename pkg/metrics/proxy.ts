@@ -2,7 +2,7 @@
 // failure-reason list, HTTP methods folded to a fixed set, status codes 0 and 100-599, and the
 // policy label (namespace/name; policies are few). Label children are bound once per
 // (direction, peer) so the per-connection and per-request hot path does no label lookups.
-import { Counter, Histogram, type Registry } from './prom.js';
+import { Counter, type Registry } from './prom.js';
 
 export const DIRECTIONS = ['inbound', 'outbound'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
@@ -72,6 +72,52 @@ function cellCounter(registry: Registry, name: string, help: string, labelNames:
   };
 }
 
+/**
+ * A histogram exposed in Prometheus' format from plain bucket arrays: observe() finds the
+ * bucket and adds one, where prom-client's Histogram hashes the label set per observation.
+ * The registry takes any object with a name and get() (what prom-client's own metrics are).
+ */
+function cellHistogram(registry: Registry, name: string, help: string, buckets: readonly number[]): (labels: Record<string, string>) => { observe(v: number): void } {
+  const cells: { labels: Record<string, string>; counts: number[]; sum: number; count: number }[] = [];
+  registry.registerMetric({
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get: async () => ({
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
+      values: cells.flatMap((c) => {
+        let cum = 0;
+        return [
+          ...buckets.map((le, i) => ((cum += c.counts[i]!), { labels: { ...c.labels, le }, value: cum, metricName: `${name}_bucket` })),
+          { labels: { ...c.labels, le: '+Inf' }, value: c.count, metricName: `${name}_bucket` },
+          { labels: c.labels, value: c.sum, metricName: `${name}_sum` },
+          { labels: c.labels, value: c.count, metricName: `${name}_count` },
+        ];
+      }),
+    }),
+  } as unknown as Parameters<Registry['registerMetric']>[0]);
+  return (labels) => {
+    const c = { labels, counts: buckets.map(() => 0), sum: 0, count: 0 };
+    cells.push(c);
+    return {
+      observe(v: number): void {
+        c.sum += v;
+        c.count++;
+        for (let i = 0; i < buckets.length; i++) {
+          if (v <= buckets[i]!) {
+            c.counts[i]!++;
+            return;
+          }
+        }
+      },
+    };
+  };
+}
+
 const adder = (c: Cell) => ({
   inc(n = 1): void {
     c.value += n;
@@ -86,13 +132,7 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
   const received = cellCounter(registry, 'weft_tcp_received_bytes_total', 'Bytes received from the downstream peer (requests)', labelNames);
   const failures = cellCounter(registry, 'weft_tcp_connection_failures_total', 'Connections refused or failed, by reason', ['direction', 'peer', 'reason']);
   const requests = cellCounter(registry, 'weft_requests_total', 'HTTP/1 requests proxied, by response code and method', ['direction', 'peer', 'response_code', 'method']);
-  const duration = new Histogram({
-    name: 'weft_request_duration_seconds',
-    help: 'HTTP/1 request duration, request head to end of response',
-    labelNames,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const duration = cellHistogram(registry, 'weft_request_duration_seconds', 'HTTP/1 request duration, request head to end of response', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
   const authzCell = cellCounter(registry, 'weft_authz_decisions_total', 'Authorization decisions (connections and HTTP requests)', ['direction', 'decision', 'policy']);
 
   const bundles = { inbound: new Map<PeerClass, ConnMetrics>(), outbound: new Map<PeerClass, ConnMetrics>() };
@@ -106,7 +146,7 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
         closed: adder(closed(l)),
         sent: adder(sent(l)),
         received: adder(received(l)),
-        duration: duration.labels(l),
+        duration: duration(l),
         failure: (reason) => {
           const c = failureCells.get(reason);
           if (c) c.value++;
